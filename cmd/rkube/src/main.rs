@@ -1,0 +1,2 @@
+//! rkube (being written).
+fn main() {}

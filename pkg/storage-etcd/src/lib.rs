@@ -1,0 +1,1 @@
+//! rkube-storage-etcd (being written).

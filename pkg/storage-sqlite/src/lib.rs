@@ -1,0 +1,1 @@
+//! rkube-storage-sqlite (being written).

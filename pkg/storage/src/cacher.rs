@@ -1,0 +1,1 @@
+//! The watch cache (being written).

@@ -23,7 +23,9 @@ mod kv_store;
 mod object;
 pub mod revision;
 pub mod store;
+// The conformance suite is test code: a failed expectation panics, as in any test.
 #[cfg(feature = "testing")]
+#[allow(clippy::unwrap_used, clippy::panic)]
 pub mod testing;
 
 

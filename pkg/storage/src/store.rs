@@ -35,7 +35,10 @@ pub enum ReadAt {
 /// A filter on objects (label and field selectors), applied inside storage so that lists,
 /// limits and watches see only matching objects.
 #[derive(Clone, Default)]
-pub struct Predicate(Option<Arc<dyn Fn(&Value) -> bool + Send + Sync>>);
+pub struct Predicate(Option<Arc<Filter>>);
+
+/// The function behind a [`Predicate`].
+type Filter = dyn Fn(&Value) -> bool + Send + Sync;
 
 impl Predicate {
     /// Matches every object.

@@ -153,8 +153,10 @@ impl fmt::Debug for ProgressRequester {
 pub struct KvWatchStream {
     /// The responses, in revision order.
     pub responses: BoxStream<'static, Result<KvWatchResponse>>,
-    /// Requests a progress notification on this stream.
-    pub progress: ProgressRequester,
+    /// Requests a progress notification on this stream; `None` when the backend cannot promise
+    /// that a progress answer follows every event it covers (etcd before 3.4.31 and 3.5.13,
+    /// etcd#15220), so that nobody relies on one. kube-apiserver makes the same distinction.
+    pub progress: Option<ProgressRequester>,
 }
 
 impl fmt::Debug for KvWatchStream {

@@ -140,7 +140,8 @@ impl Store for KvStore {
                 items.push(object);
                 if limit.is_some_and(|l| items.len() >= l) {
                     let more = response.more || i + 1 < fetched;
-                    let continue_token = more.then(|| encode_continue(&kv.key, prefix, Some(read_at)));
+                    let continue_token =
+                        more.then(|| encode_continue(&kv.key, prefix, Some(read_at)));
                     let remaining_item_count = (more && predicate.is_everything())
                         .then(|| response.count.saturating_sub(i as u64 + 1));
                     return Ok(ObjectList {
@@ -209,7 +210,7 @@ impl Store for KvStore {
             let event = state.next().await?;
             Some((event, state))
         });
-        Ok(WatchStream::new(events, Some(kv_watch.progress)))
+        Ok(WatchStream::new(events, kv_watch.progress))
     }
 
     async fn guaranteed_update(
@@ -267,14 +268,14 @@ impl Store for KvStore {
         mut validate: Option<&mut DeleteValidation<'_>>,
     ) -> Result<Object> {
         loop {
-            let kv = self
-                .backend
-                .get(key, None)
-                .await?
-                .kv
-                .ok_or_else(|| StorageError::NotFound {
-                    key: key.to_string(),
-                })?;
+            let kv =
+                self.backend
+                    .get(key, None)
+                    .await?
+                    .kv
+                    .ok_or_else(|| StorageError::NotFound {
+                        key: key.to_string(),
+                    })?;
             let current = Object::decode(key, &kv.value, kv.mod_revision)?;
             preconditions.check(&current)?;
             if let Some(validate) = validate.as_mut() {
@@ -376,7 +377,9 @@ fn translate(event: &KvEvent, predicate: &Predicate) -> Result<Option<WatchEvent
                     reason: "delete event without the deleted value".into(),
                 });
             };
-            Ok(predicate.matches(old.value()).then_some(WatchEvent::Deleted(old)))
+            Ok(predicate
+                .matches(old.value())
+                .then_some(WatchEvent::Deleted(old)))
         }
         KvEventKind::Put => {
             let current = Object::decode(&event.kv.key, &event.kv.value, revision)?;

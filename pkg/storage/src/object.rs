@@ -26,7 +26,11 @@ struct Inner {
 impl Object {
     /// Builds an object at `revision`, writing the revision into `metadata.resourceVersion`.
     /// Fails when `value` is not a JSON object with an object `metadata`.
-    pub fn new(key: impl Into<String>, mut value: Value, revision: Revision) -> crate::Result<Self> {
+    pub fn new(
+        key: impl Into<String>,
+        mut value: Value,
+        revision: Revision,
+    ) -> crate::Result<Self> {
         let key = key.into();
         if !rkube_api::meta::set_resource_version(&mut value, Some(&revision.to_string())) {
             return Err(StorageError::InvalidObject {
@@ -45,10 +49,11 @@ impl Object {
     /// Decodes stored bytes into an object at `revision`. A value that is not JSON is reported
     /// as `InvalidObject` naming the key: a corrupt row is an error, never skipped silently.
     pub fn decode(key: &str, bytes: &[u8], revision: Revision) -> crate::Result<Self> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| StorageError::InvalidObject {
-            key: key.to_string(),
-            reason: format!("stored value is not valid JSON: {e}"),
-        })?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| StorageError::InvalidObject {
+                key: key.to_string(),
+                reason: format!("stored value is not valid JSON: {e}"),
+            })?;
         Object::new(key, value, revision)
     }
 
@@ -167,7 +172,10 @@ mod tests {
         assert_eq!(obj.revision(), 42);
         assert_eq!(rkube_api::meta::resource_version(obj.value()), Some("42"));
         let again = obj.clone();
-        assert!(std::ptr::eq(obj.json(), again.json()), "encoded once, shared");
+        assert!(
+            std::ptr::eq(obj.json(), again.json()),
+            "encoded once, shared"
+        );
     }
 
     #[test]
@@ -179,9 +187,11 @@ mod tests {
 
     #[test]
     fn storage_encoding_drops_resource_version() {
-        let bytes =
-            encode_for_storage("/k", json!({"metadata": {"name": "a", "resourceVersion": "9"}}))
-                .unwrap();
+        let bytes = encode_for_storage(
+            "/k",
+            json!({"metadata": {"name": "a", "resourceVersion": "9"}}),
+        )
+        .unwrap();
         assert_eq!(&bytes[..], br#"{"metadata":{"name":"a"}}"#);
     }
 
@@ -210,6 +220,9 @@ mod tests {
         }
         .check(&obj)
         .unwrap_err();
-        assert!(err.to_string().contains("ResourceVersion in precondition: 4"));
+        assert!(
+            err.to_string()
+                .contains("ResourceVersion in precondition: 4")
+        );
     }
 }

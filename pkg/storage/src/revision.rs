@@ -59,8 +59,8 @@ pub fn decode_continue(token: &str, prefix: &str) -> crate::Result<Continue> {
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|e| invalid(format!("illegal base64 data: {e}")))?;
-    let token: ContinueToken =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not a continue token: {e}")))?;
+    let token: ContinueToken = serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(format!("not a continue token: {e}")))?;
     if token.api_version != CONTINUE_API_VERSION {
         return Err(invalid(format!(
             "server does not recognize this encoded key version {:?}",
@@ -81,7 +81,9 @@ pub fn decode_continue(token: &str, prefix: &str) -> crate::Result<Continue> {
     }
     // The key suffix must stay inside the listed prefix: no climbing out with "..".
     if token.start_key.split('/').any(|segment| segment == "..") {
-        return Err(invalid("encoded start key must not contain path traversal".into()));
+        return Err(invalid(
+            "encoded start key must not contain path traversal".into(),
+        ));
     }
     let start_key = format!("{prefix}{}", token.start_key.trim_start_matches('/'));
     Ok(Continue {
@@ -115,7 +117,11 @@ mod tests {
     #[test]
     fn continue_matches_upstream_encoding() {
         // Upstream encodes {"v":"meta.k8s.io/v1","rv":12,"start":"ns/b\u0000"}.
-        let token = encode_continue("/registry/configmaps/ns/b", "/registry/configmaps/", Some(12));
+        let token = encode_continue(
+            "/registry/configmaps/ns/b",
+            "/registry/configmaps/",
+            Some(12),
+        );
         let json = URL_SAFE_NO_PAD.decode(token).unwrap();
         assert_eq!(
             String::from_utf8(json).unwrap(),

@@ -194,6 +194,12 @@ impl WatchStream {
         }
     }
 
+    /// True when [`WatchStream::request_progress`] is answered: the source promises a bookmark
+    /// that covers every write made before the request.
+    pub fn supports_progress(&self) -> bool {
+        self.progress.is_some()
+    }
+
     /// Asks for a bookmark at the store's current revision (the watch must have been opened
     /// with `bookmarks`). Returns false when this stream cannot provide one.
     pub fn request_progress(&self) -> bool {

@@ -24,7 +24,12 @@ async fn create(f: &KvFixture, key: &str, value: &str) -> u64 {
 }
 
 async fn update(f: &KvFixture, key: &str, expected: u64, value: &str) -> u64 {
-    match f.backend.update(key, expected, b(value), None).await.unwrap() {
+    match f
+        .backend
+        .update(key, expected, b(value), None)
+        .await
+        .unwrap()
+    {
         CasOutcome::Written { revision, .. } => revision,
         CasOutcome::Mismatch { current } => panic!("update of {key} refused: {current:?}"),
     }
@@ -59,7 +64,11 @@ pub async fn create_then_get(f: &KvFixture) {
         other => panic!("second create must be refused with the current value, got {other:?}"),
     }
     assert!(latest(f, "/t/missing").await.is_none());
-    assert_eq!(&latest(f, "/t/a").await.unwrap().value[..], b"one", "refused create wrote");
+    assert_eq!(
+        &latest(f, "/t/a").await.unwrap().value[..],
+        b"one",
+        "refused create wrote"
+    );
 }
 
 /// Every write advances the revision by exactly one, and the current revision is the last.
@@ -89,7 +98,12 @@ pub async fn update_compares_mod_revision(f: &KvFixture) {
         }
         other => panic!("update with the current revision must win, got {other:?}"),
     }
-    match f.backend.update("/t/a", r1, b("stale"), None).await.unwrap() {
+    match f
+        .backend
+        .update("/t/a", r1, b("stale"), None)
+        .await
+        .unwrap()
+    {
         CasOutcome::Mismatch { current: Some(cur) } => assert_eq!(&cur.value[..], b"two"),
         other => panic!("stale update must be refused with the current value, got {other:?}"),
     }
@@ -108,7 +122,10 @@ pub async fn delete_compares_mod_revision(f: &KvFixture) {
     match f.backend.delete("/t/a", r1).await.unwrap() {
         CasOutcome::Written { revision, prev } => {
             assert!(revision > r1);
-            assert_eq!(&prev.expect("delete returns the deleted value").value[..], b"one");
+            assert_eq!(
+                &prev.expect("delete returns the deleted value").value[..],
+                b"one"
+            );
         }
         other => panic!("delete with the current revision must win, got {other:?}"),
     }
@@ -130,7 +147,10 @@ pub async fn get_at_past_revision(f: &KvFixture) {
     assert!(at(r1 - 1).await.unwrap().kv.is_none(), "before the create");
     assert_eq!(&at(r1).await.unwrap().kv.unwrap().value[..], b"one");
     let kv2 = at(r2).await.unwrap().kv.unwrap();
-    assert_eq!((&kv2.value[..], kv2.create_revision, kv2.mod_revision), (&b"two"[..], r1, r2));
+    assert_eq!(
+        (&kv2.value[..], kv2.create_revision, kv2.mod_revision),
+        (&b"two"[..], r1, r2)
+    );
     assert!(at(r3).await.unwrap().kv.is_none(), "after the delete");
 }
 
@@ -258,7 +278,10 @@ pub async fn future_revision_is_too_large(f: &KvFixture) {
     create(f, "/t/a", "1").await;
     let future = f.backend.current_revision().await.unwrap() + 1000;
     let get = f.backend.get("/t/a", Some(future)).await.unwrap_err();
-    assert!(matches!(get, StorageError::TooLargeResourceVersion { requested, .. } if requested == future), "{get:?}");
+    assert!(
+        matches!(get, StorageError::TooLargeResourceVersion { requested, .. } if requested == future),
+        "{get:?}"
+    );
     let range = f
         .backend
         .range(RangeRequest {
@@ -268,7 +291,10 @@ pub async fn future_revision_is_too_large(f: &KvFixture) {
         })
         .await
         .unwrap_err();
-    assert!(matches!(range, StorageError::TooLargeResourceVersion { .. }), "{range:?}");
+    assert!(
+        matches!(range, StorageError::TooLargeResourceVersion { .. }),
+        "{range:?}"
+    );
 }
 
 /// After compaction, history before the compaction point is gone (`Compacted`), reads at or
@@ -281,9 +307,15 @@ pub async fn compaction_keeps_latest_and_forgets_history(f: &KvFixture) {
     let rc = create(f, "/t/c", "c1").await;
     f.backend.compact(rc).await.unwrap();
     match f.backend.get("/t/a", Some(ra)).await {
-        Err(StorageError::Compacted { requested, compacted }) => {
+        Err(StorageError::Compacted {
+            requested,
+            compacted,
+        }) => {
             assert_eq!(requested, ra);
-            assert!(compacted > ra && compacted <= rc, "compaction point {compacted}");
+            assert!(
+                compacted > ra && compacted <= rc,
+                "compaction point {compacted}"
+            );
         }
         other => panic!("read below the compaction point must fail, got {other:?}"),
     }
@@ -295,7 +327,10 @@ pub async fn compaction_keeps_latest_and_forgets_history(f: &KvFixture) {
             ..RangeRequest::default()
         })
         .await;
-    assert!(matches!(range, Err(StorageError::Compacted { .. })), "{range:?}");
+    assert!(
+        matches!(range, Err(StorageError::Compacted { .. })),
+        "{range:?}"
+    );
     let at_point = f
         .backend
         .range(RangeRequest {
@@ -307,15 +342,15 @@ pub async fn compaction_keeps_latest_and_forgets_history(f: &KvFixture) {
         .unwrap();
     assert_eq!(keys(&at_point.kvs), ["/t/a", "/t/c"]);
     let a = latest(f, "/t/a").await.unwrap();
-    assert_eq!((&a.value[..], a.create_revision, a.mod_revision), (&b"a2"[..], ra, ra2));
+    assert_eq!(
+        (&a.value[..], a.create_revision, a.mod_revision),
+        (&b"a2"[..], ra, ra2)
+    );
     let next = update(f, "/t/c", rc, "c2").await;
     assert_eq!(next, rc + 1);
 }
 
-async fn watch_response(
-    stream: &mut crate::KvWatchStream,
-    what: &str,
-) -> KvWatchResponse {
+async fn watch_response(stream: &mut crate::KvWatchStream, what: &str) -> KvWatchResponse {
     next_within(&mut stream.responses, what)
         .await
         .unwrap_or_else(|e| panic!("watch failed waiting for {what}: {e}"))
@@ -344,14 +379,26 @@ pub async fn watch_replays_from_revision_then_follows(f: &KvFixture) {
     let mut watch = f.backend.watch("/t/", r1).await.unwrap();
     let replay = watch_events(&mut watch, 2).await;
     assert_eq!(replay[0].kind, KvEventKind::Put);
-    assert_eq!((replay[0].kv.mod_revision, &replay[0].kv.value[..]), (r2, &b"a2"[..]));
+    assert_eq!(
+        (replay[0].kv.mod_revision, &replay[0].kv.value[..]),
+        (r2, &b"a2"[..])
+    );
     assert_eq!(replay[0].kv.create_revision, r1);
-    assert_eq!(&replay[0].prev.as_ref().expect("update carries prev").value[..], b"a1");
-    assert_eq!((replay[1].kv.mod_revision, replay[1].kv.create_revision), (r3, r3));
+    assert_eq!(
+        &replay[0].prev.as_ref().expect("update carries prev").value[..],
+        b"a1"
+    );
+    assert_eq!(
+        (replay[1].kv.mod_revision, replay[1].kv.create_revision),
+        (r3, r3)
+    );
     assert!(replay[1].prev.is_none(), "a create has no previous value");
     let r4 = update(f, "/t/b", r3, "b2").await;
     let live = watch_events(&mut watch, 1).await;
-    assert_eq!((live[0].kv.key.as_str(), live[0].kv.mod_revision), ("/t/b", r4));
+    assert_eq!(
+        (live[0].kv.key.as_str(), live[0].kv.mod_revision),
+        ("/t/b", r4)
+    );
 }
 
 /// A watch delivers only keys under its prefix.
@@ -362,7 +409,10 @@ pub async fn watch_sees_only_its_prefix(f: &KvFixture) {
     create(f, "/t/b/x", "other").await;
     let rev = create(f, "/t/a/x", "mine").await;
     let events = watch_events(&mut watch, 1).await;
-    assert_eq!((events[0].kv.key.as_str(), events[0].kv.mod_revision), ("/t/a/x", rev));
+    assert_eq!(
+        (events[0].kv.key.as_str(), events[0].kv.mod_revision),
+        ("/t/a/x", rev)
+    );
 }
 
 /// A delete event names the key, carries the delete's revision and the deleted value.
@@ -372,18 +422,31 @@ pub async fn watch_delete_carries_previous_value(f: &KvFixture) {
     let rd = delete(f, "/t/a", r1).await;
     let events = watch_events(&mut watch, 1).await;
     let e = &events[0];
-    assert_eq!((e.kind, e.kv.key.as_str(), e.kv.mod_revision), (KvEventKind::Delete, "/t/a", rd));
+    assert_eq!(
+        (e.kind, e.kv.key.as_str(), e.kv.mod_revision),
+        (KvEventKind::Delete, "/t/a", rd)
+    );
     let prev = e.prev.as_ref().expect("delete carries the deleted value");
     assert_eq!((&prev.value[..], prev.mod_revision), (&b"last"[..], r1));
 }
 
-/// A progress request is answered with an empty response at a revision covering every write.
+/// A progress request is answered with an empty response at a revision covering every write,
+/// after every event it covers. A backend that cannot promise that order offers no requests.
 pub async fn watch_progress_on_request(f: &KvFixture) {
     let start = f.backend.current_revision().await.unwrap();
-    let watch_from = start;
-    let mut watch = f.backend.watch("/t/mine/", watch_from).await.unwrap();
+    let r1 = create(f, "/t/mine/a", "1").await;
+    let mut watch = f.backend.watch("/t/mine/", start).await.unwrap();
+    let Some(progress) = watch.progress.clone() else {
+        return;
+    };
     let written = create(f, "/t/other", "x").await;
-    watch.progress.request();
+    progress.request();
+    let first = watch_response(&mut watch, "the replayed event").await;
+    assert_eq!(
+        first.events.first().map(|e| e.kv.mod_revision),
+        Some(r1),
+        "the event the progress covers comes first"
+    );
     let deadline = tokio::time::Instant::now() + super::EVENT_TIMEOUT;
     loop {
         let response = watch_response(&mut watch, "a progress notification").await;
@@ -391,8 +454,11 @@ pub async fn watch_progress_on_request(f: &KvFixture) {
         if response.revision >= written {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "progress never reached {written}");
-        watch.progress.request();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "progress never reached {written}"
+        );
+        progress.request();
     }
 }
 
@@ -463,15 +529,25 @@ pub async fn concurrent_writes_watched_in_order(f: &KvFixture) {
         })
         .collect();
     for task in tasks {
-        assert!(matches!(task.await.unwrap().unwrap(), CasOutcome::Written { .. }));
+        assert!(matches!(
+            task.await.unwrap().unwrap(),
+            CasOutcome::Written { .. }
+        ));
     }
     let events = watch_events(&mut watch, 200).await;
     let revisions: Vec<_> = events.iter().map(|e| e.kv.mod_revision).collect();
-    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+    assert!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing"
+    );
     let distinct: HashSet<_> = events.iter().map(|e| e.kv.key.clone()).collect();
     assert_eq!(distinct.len(), 200);
-    assert_quiet(&mut watch.responses, Duration::from_millis(200), "after 200 creates")
-        .await;
+    assert_quiet(
+        &mut watch.responses,
+        Duration::from_millis(200),
+        "after 200 creates",
+    )
+    .await;
 }
 
 /// A key written with a TTL disappears after it, with a delete event a watcher sees.
@@ -491,8 +567,14 @@ pub async fn ttl_deletes_the_key(f: &KvFixture) {
     create(f, "/t/keeper", "stays").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let delete = loop {
-        let response = next_within(&mut watch.responses, "the TTL expiry").await.unwrap();
-        if let Some(e) = response.events.into_iter().find(|e| e.kind == KvEventKind::Delete) {
+        let response = next_within(&mut watch.responses, "the TTL expiry")
+            .await
+            .unwrap();
+        if let Some(e) = response
+            .events
+            .into_iter()
+            .find(|e| e.kind == KvEventKind::Delete)
+        {
             break e;
         }
         assert!(tokio::time::Instant::now() < deadline, "TTL never expired");
@@ -500,16 +582,27 @@ pub async fn ttl_deletes_the_key(f: &KvFixture) {
     assert_eq!(delete.kv.key, "/t/event");
     assert!(delete.kv.mod_revision > rev);
     assert!(latest(f, "/t/event").await.is_none());
-    assert!(latest(f, "/t/keeper").await.is_some(), "keys without TTL stay");
+    assert!(
+        latest(f, "/t/keeper").await.is_some(),
+        "keys without TTL stay"
+    );
 }
 
 /// Values are opaque bytes, stored and returned verbatim (not only UTF-8 or JSON).
 pub async fn values_round_trip_verbatim(f: &KvFixture) {
     let value = Bytes::from_static(&[0, 159, 146, 150, 255, b'{', 0]);
-    let outcome = f.backend.create("/t/bin", value.clone(), None).await.unwrap();
+    let outcome = f
+        .backend
+        .create("/t/bin", value.clone(), None)
+        .await
+        .unwrap();
     assert!(matches!(outcome, CasOutcome::Written { .. }));
     assert_eq!(latest(f, "/t/bin").await.unwrap().value, value);
-    let empty = f.backend.create("/t/empty", Bytes::new(), None).await.unwrap();
+    let empty = f
+        .backend
+        .create("/t/empty", Bytes::new(), None)
+        .await
+        .unwrap();
     assert!(matches!(empty, CasOutcome::Written { .. }));
     assert!(latest(f, "/t/empty").await.unwrap().value.is_empty());
 }

@@ -140,27 +140,31 @@ macro_rules! kv_conformance_tests {
         mod kv_conformance {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__conformance_cases!(kv, $make, [
-                create_then_get,
-                revisions_advance_by_one,
-                update_compares_mod_revision,
-                delete_compares_mod_revision,
-                get_at_past_revision,
-                range_by_prefix_in_key_order,
-                range_limit_start_and_count,
-                range_at_past_revision,
-                future_revision_is_too_large,
-                compaction_keeps_latest_and_forgets_history,
-                watch_replays_from_revision_then_follows,
-                watch_sees_only_its_prefix,
-                watch_delete_carries_previous_value,
-                watch_progress_on_request,
-                watch_from_compacted_revision_fails,
-                concurrent_writers_one_winner,
-                concurrent_writes_watched_in_order,
-                ttl_deletes_the_key,
-                values_round_trip_verbatim,
-            ]);
+            $crate::__conformance_cases!(
+                kv,
+                $make,
+                [
+                    create_then_get,
+                    revisions_advance_by_one,
+                    update_compares_mod_revision,
+                    delete_compares_mod_revision,
+                    get_at_past_revision,
+                    range_by_prefix_in_key_order,
+                    range_limit_start_and_count,
+                    range_at_past_revision,
+                    future_revision_is_too_large,
+                    compaction_keeps_latest_and_forgets_history,
+                    watch_replays_from_revision_then_follows,
+                    watch_sees_only_its_prefix,
+                    watch_delete_carries_previous_value,
+                    watch_progress_on_request,
+                    watch_from_compacted_revision_fails,
+                    concurrent_writers_one_winner,
+                    concurrent_writes_watched_in_order,
+                    ttl_deletes_the_key,
+                    values_round_trip_verbatim,
+                ]
+            );
         }
     };
 }
@@ -173,32 +177,36 @@ macro_rules! store_conformance_tests {
         mod store_conformance {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__conformance_cases!(store, $make, [
-                create_then_get,
-                create_refuses_resource_version,
-                get_not_older_than,
-                list_in_key_order_with_predicate,
-                list_paginates_consistently,
-                list_paginates_through_a_predicate,
-                list_rejects_bad_continue_tokens,
-                list_exact_revision_and_compaction,
-                list_continue_after_compaction_expires,
-                guaranteed_update_writes_and_skips_no_ops,
-                guaranteed_update_checks_preconditions,
-                guaranteed_update_passes_rejections_through,
-                guaranteed_update_may_create,
-                concurrent_guaranteed_updates_lose_nothing,
-                delete_returns_last_state,
-                delete_checks_preconditions_and_validation,
-                watch_from_resource_version,
-                watch_with_initial_events,
-                watch_predicate_transitions,
-                watch_bookmark_on_progress_request,
-                watch_many_watchers_same_events,
-                ttl_expires_objects,
-                count_objects,
-                corrupt_value_is_an_error,
-            ]);
+            $crate::__conformance_cases!(
+                store,
+                $make,
+                [
+                    create_then_get,
+                    create_refuses_resource_version,
+                    get_not_older_than,
+                    list_in_key_order_with_predicate,
+                    list_paginates_consistently,
+                    list_paginates_through_a_predicate,
+                    list_rejects_bad_continue_tokens,
+                    list_exact_revision_and_compaction,
+                    list_continue_after_compaction_expires,
+                    guaranteed_update_writes_and_skips_no_ops,
+                    guaranteed_update_checks_preconditions,
+                    guaranteed_update_passes_rejections_through,
+                    guaranteed_update_may_create,
+                    concurrent_guaranteed_updates_lose_nothing,
+                    delete_returns_last_state,
+                    delete_checks_preconditions_and_validation,
+                    watch_from_resource_version,
+                    watch_with_initial_events,
+                    watch_predicate_transitions,
+                    watch_bookmark_on_progress_request,
+                    watch_many_watchers_same_events,
+                    ttl_expires_objects,
+                    count_objects,
+                    corrupt_value_is_an_error,
+                ]
+            );
         }
     };
 }

@@ -28,7 +28,7 @@ pub mod store;
 #[allow(clippy::unwrap_used, clippy::panic)]
 pub mod testing;
 
-
+pub use cacher::Cacher;
 pub use error::{BoxError, Result, StorageError};
 pub use kv::{
     CasOutcome, GetResponse, KeyValue, KvBackend, KvEvent, KvEventKind, KvWatchResponse,

@@ -1,2 +1,198 @@
-//! rkube (being written).
-fn main() {}
+//! `rkube`: the one binary. Parses the command line and hands over to `rkube-server`.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rkube_server::config::{self, Config, DatastoreEndpoint, DatastoreTls};
+
+/// A lightweight Kubernetes in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "rkube", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane: the datastore and the API endpoints.
+    Server(ServerArgs),
+}
+
+/// `rkube server`'s flags, named as k3s names them (environment variables `RKUBE_*` where k3s
+/// reads `K3S_*`).
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Folder to hold state.
+    #[arg(
+        long,
+        short = 'd',
+        env = "RKUBE_DATA_DIR",
+        default_value = "/var/lib/rkube"
+    )]
+    data_dir: PathBuf,
+    /// Datastore: sqlite:///abs/path, sqlite://:memory:, or http(s)://host:port[,host:port...]
+    /// for etcd. Default: SQLite at <data-dir>/server/db/state.db.
+    #[arg(long, env = "RKUBE_DATASTORE_ENDPOINT", value_parser = parse_endpoint)]
+    datastore_endpoint: Option<DatastoreEndpoint>,
+    /// CA file that verifies an etcd datastore's certificate.
+    #[arg(long, env = "RKUBE_DATASTORE_CAFILE")]
+    datastore_cafile: Option<PathBuf>,
+    /// Client certificate for an etcd datastore.
+    #[arg(long, env = "RKUBE_DATASTORE_CERTFILE")]
+    datastore_certfile: Option<PathBuf>,
+    /// Client key for an etcd datastore.
+    #[arg(long, env = "RKUBE_DATASTORE_KEYFILE")]
+    datastore_keyfile: Option<PathBuf>,
+    /// Port the API listens on (0 picks a free port). Plain HTTP until TLS lands.
+    #[arg(long, default_value_t = 6443)]
+    https_listen_port: u16,
+    /// Address the API listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// Write a kubeconfig for the admin client to this file.
+    #[arg(long, short = 'o', env = "RKUBE_KUBECONFIG_OUTPUT")]
+    write_kubeconfig: Option<PathBuf>,
+    /// Do not run the node agent (there is none yet: the control plane runs alone either way).
+    #[arg(long)]
+    disable_agent: bool,
+    /// This node's name. Default: the hostname, lowercased.
+    #[arg(long, env = "RKUBE_NODE_NAME")]
+    node_name: Option<String>,
+    /// How often old revisions are compacted (Go duration, e.g. 5m; 0 disables).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    compaction_interval: Duration,
+}
+
+fn parse_endpoint(text: &str) -> Result<DatastoreEndpoint, config::ConfigError> {
+    text.parse()
+}
+
+fn parse_duration(text: &str) -> Result<Duration, config::ConfigError> {
+    config::parse_duration(text)
+}
+
+impl ServerArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let node_name = match self.node_name {
+            Some(name) => name,
+            None => config::hostname()?,
+        };
+        Ok(Config {
+            datastore_endpoint: self.datastore_endpoint,
+            datastore_tls: DatastoreTls {
+                ca_file: self.datastore_cafile,
+                cert_file: self.datastore_certfile,
+                key_file: self.datastore_keyfile,
+            },
+            bind_address: self.bind_address,
+            https_listen_port: self.https_listen_port,
+            write_kubeconfig: self.write_kubeconfig,
+            disable_agent: self.disable_agent,
+            compaction_interval: self.compaction_interval,
+            ..Config::new(self.data_dir, node_name)
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkube: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Server(args) => {
+            let config = args.into_config()?;
+            runtime.block_on(async {
+                let shutdown = shutdown_signal()?;
+                rkube_server::run(config, shutdown).await
+            })
+        }
+    }
+}
+
+/// Completes on the first SIGINT or SIGTERM. The handlers are installed before the server
+/// starts, so a signal during start-up is not lost.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("received SIGINT"),
+            _ = terminate.recv() => tracing::info!("received SIGTERM"),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_map_onto_config() {
+        let cli = Cli::try_parse_from([
+            "rkube",
+            "server",
+            "--data-dir",
+            "/tmp/d",
+            "--datastore-endpoint",
+            "sqlite://:memory:",
+            "--https-listen-port",
+            "0",
+            "--bind-address",
+            "127.0.0.1",
+            "-o",
+            "/tmp/k.yaml",
+            "--disable-agent",
+            "--node-name",
+            "n1",
+            "--compaction-interval",
+            "1h",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        let config = args.into_config().unwrap();
+        assert_eq!(config.datastore(), DatastoreEndpoint::SqliteInMemory);
+        assert_eq!(config.https_listen_port, 0);
+        assert_eq!(config.write_kubeconfig, Some(PathBuf::from("/tmp/k.yaml")));
+        assert!(config.disable_agent);
+        assert_eq!(config.node_name, "n1");
+        assert_eq!(config.compaction_interval, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn bad_endpoint_is_a_usage_error_naming_the_scheme() {
+        let err = Cli::try_parse_from(["rkube", "server", "--datastore-endpoint", "mysql://x"])
+            .unwrap_err();
+        assert!(err.to_string().contains("\"mysql\""), "{err}");
+    }
+}

@@ -1,10 +1,29 @@
 //! # Layout
-//! Types shared by every rkube component. No tokio, no I/O.
+//! The API vocabulary every rkube component shares. No tokio, no I/O: plain data, parsing and
+//! formatting, so it can sit at the bottom of the dependency graph.
 //!
+//! - [`resources`]: the static table of every built-in resource a 1.34 kube-apiserver serves
+//!   (discovery names, verbs, shortNames, categories, subresources, etcd key prefix, watch
+//!   cache) and the `/api` + `/apis` group-versions in discovery order. The API server routes
+//!   and answers discovery from it; storage builds keys from it.
+//! - [`field`]: field paths (`spec.containers[0].image`) and field errors rendered as upstream.
+//! - [`validation`]: name, label and annotation rules with upstream's messages, and
+//!   `generateName`. Validation produces `field` errors...
+//! - [`status`]: ... which [`status::ApiError::invalid`] turns into the `422` Status; every other
+//!   failure (`404 NotFound`, `409 Conflict`, `410 Expired`, ...) is built there too and
+//!   serialized as the exact `metav1.Status` JSON clients expect.
+//! - [`selector`]: label and field selectors (parse, validate, match without allocating), used
+//!   by list/watch filtering and by controllers' selectors.
 //! - [`meta`]: read and write `metadata` fields of an object in its generic JSON form
 //!   (`serde_json::Value`), the form storage, patches and custom resources work on.
 //!
-//! Typed built-in kinds (k8s-openapi), GroupVersionResource tables, field errors and `Status`
-//! builders join this crate with the API server.
+//! Typed built-in kinds come from `k8s-openapi` (re-exported as [`k8s_openapi`]).
 
+pub use k8s_openapi;
+
+pub mod field;
 pub mod meta;
+pub mod resources;
+pub mod selector;
+pub mod status;
+pub mod validation;

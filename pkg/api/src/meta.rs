@@ -87,6 +87,9 @@ mod tests {
         assert!(set_resource_version(&mut obj, None));
         assert_eq!(resource_version(&obj), None);
         assert!(!set_resource_version(&mut json!([1]), Some("1")));
-        assert!(!set_resource_version(&mut json!({"metadata": 5}), Some("1")));
+        assert!(!set_resource_version(
+            &mut json!({"metadata": 5}),
+            Some("1")
+        ));
     }
 }

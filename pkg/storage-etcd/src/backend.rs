@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
-    TxnResponse, WatchOptions,
+    Client, Compare, CompareOp, DeleteOptions, GetOptions, KvClient, PutOptions, Txn, TxnOp,
+    TxnOpResponse, TxnResponse, WatchOptions,
 };
 use rkube_storage::kv::prefix_end;
 use rkube_storage::{
@@ -27,6 +27,9 @@ const ERR_COMPACTED: &str = "required revision has been compacted";
 const ERR_FUTURE_REV: &str = "required revision is a future revision";
 /// How long to wait for etcd to tell the compaction point after a compacted read.
 const COMPACTION_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest gRPC response accepted. gRPC's default of 4 MiB would fail a plain list of a few
+/// thousand objects; kube-apiserver lifts the limit the same way (MaxCallRecvMsgSize).
+pub(crate) const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
 
 /// The etcd datastore.
 #[derive(Clone)]
@@ -109,6 +112,13 @@ impl EtcdBackend {
         &self.inner.client
     }
 
+    /// The KV API, accepting responses of any size (large lists).
+    fn kv(&self) -> KvClient {
+        self.client()
+            .kv_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES)
+    }
+
     /// Puts `key` under the lease for `ttl`, or without a lease (which also detaches any lease
     /// an update replaces, as kube-apiserver does).
     async fn put_op(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<TxnOp> {
@@ -132,8 +142,7 @@ impl EtcdBackend {
             .and_then([write])
             .or_else([TxnOp::get(key, None)]);
         let response = self
-            .client()
-            .kv_client()
+            .kv()
             .txn(txn)
             .await
             .map_err(|e| StorageError::unavailable(format!("{what} {key} in etcd"), e))?;
@@ -224,7 +233,7 @@ impl KvBackend for EtcdBackend {
         if let Some(revision) = revision {
             options = options.with_revision(self.etcd_revision(revision).await?);
         }
-        let mut response = match self.client().kv_client().get(key, Some(options)).await {
+        let mut response = match self.kv().get(key, Some(options)).await {
             Ok(response) => response,
             Err(e) => return Err(self.read_error(e, key, revision).await),
         };
@@ -255,7 +264,7 @@ impl KvBackend for EtcdBackend {
         if let Some(revision) = revision {
             options = options.with_revision(self.etcd_revision(revision).await?);
         }
-        let mut response = match self.client().kv_client().get(start, Some(options)).await {
+        let mut response = match self.kv().get(start, Some(options)).await {
             Ok(response) => response,
             Err(e) => return Err(self.read_error(e, request.prefix, revision).await),
         };
@@ -280,8 +289,7 @@ impl KvBackend for EtcdBackend {
             .with_range(prefix_end(prefix))
             .with_count_only();
         let response = self
-            .client()
-            .kv_client()
+            .kv()
             .get(prefix, Some(options))
             .await
             .map_err(|e| StorageError::unavailable(format!("counting {prefix} in etcd"), e))?;
@@ -338,7 +346,7 @@ impl KvBackend for EtcdBackend {
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         let target = self.etcd_revision(revision).await?;
-        match self.client().kv_client().compact(target, None).await {
+        match self.kv().compact(target, None).await {
             Ok(_) => {
                 self.inner.compacted.fetch_max(revision, Ordering::Relaxed);
                 Ok(())

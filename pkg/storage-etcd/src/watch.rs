@@ -42,6 +42,7 @@ pub(crate) async fn watch(
         .with_progress_notify();
     let (requests, responses) = client
         .watch_client()
+        .max_decoding_message_size(crate::backend::MAX_RESPONSE_BYTES)
         .watch(prefix, Some(options))
         .await
         .map_err(|e| StorageError::unavailable(format!("starting an etcd watch on {prefix}"), e))?

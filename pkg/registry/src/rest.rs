@@ -1,0 +1,246 @@
+//! `Rest`: what the API server calls for one resource (or subresource), as upstream's
+//! `rest.Creater`, `rest.Getter`, `rest.Lister`, `rest.Watcher`, `rest.Updater`,
+//! `rest.Patcher`, `rest.GracefulDeleter` and `rest.CollectionDeleter` together.
+//!
+//! Requests arrive here already parsed (query parameters decoded, body decoded to JSON); the
+//! answer is an object or an [`ApiError`] shaped as upstream's `Status`. Encoding (JSON, YAML,
+//! Table) is the API server's business.
+
+use async_trait::async_trait;
+use rkube_api::resources::Resource;
+use rkube_api::status::ApiError;
+use rkube_storage::{Object, ObjectList, WatchStream};
+use serde_json::Value;
+
+/// The result type of every registry call.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Where a request is aimed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The namespace of a namespaced request; `None` for cluster-scoped resources and for
+    /// all-namespaces lists and watches.
+    pub namespace: Option<String>,
+}
+
+/// `fieldValidation`: what to do with unknown or duplicate fields in a body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and warn (upstream's default).
+    #[default]
+    Warn,
+    /// Refuse the request.
+    Strict,
+}
+
+/// Options of a create.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// `dryRun=All`: run everything, store nothing.
+    pub dry_run: bool,
+    /// `fieldManager`.
+    pub field_manager: Option<String>,
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
+}
+
+/// Options of an update (PUT).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOptions {
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// `fieldManager`.
+    pub field_manager: Option<String>,
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
+}
+
+/// The patch formats upstream accepts, by `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// `application/json-patch+json` (RFC 6902).
+    Json,
+    /// `application/merge-patch+json` (RFC 7386).
+    Merge,
+    /// `application/strategic-merge-patch+json`.
+    StrategicMerge,
+    /// `application/apply-patch+yaml` (server-side apply).
+    Apply,
+}
+
+/// Options of a patch.
+#[derive(Debug, Clone, Default)]
+pub struct PatchOptions {
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// `fieldManager` (required for apply).
+    pub field_manager: Option<String>,
+    /// `force` (apply only).
+    pub force: bool,
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
+}
+
+/// Options of a get.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    /// `resourceVersion` as sent ("" when absent).
+    pub resource_version: String,
+}
+
+/// Options of a list or watch, as the query string carries them.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub label_selector: Option<String>,
+    /// `fieldSelector`.
+    pub field_selector: Option<String>,
+    /// `limit`.
+    pub limit: Option<i64>,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion` ("" when absent).
+    pub resource_version: String,
+    /// `resourceVersionMatch` ("" when absent).
+    pub resource_version_match: String,
+    /// `allowWatchBookmarks`.
+    pub allow_watch_bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+    /// `timeoutSeconds`.
+    pub timeout_seconds: Option<i64>,
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_resource_version: Option<String>,
+    /// `propagationPolicy` (`Orphan`, `Background`, `Foreground`).
+    pub propagation_policy: Option<String>,
+}
+
+/// A successful answer, with the warnings to send as `Warning` headers.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    /// The answer.
+    pub value: T,
+    /// Human-readable warnings (deprecated fields, unknown fields under `Warn`).
+    pub warnings: Vec<String>,
+}
+
+impl<T> Answer<T> {
+    /// An answer without warnings.
+    pub fn new(value: T) -> Self {
+        Answer {
+            value,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Debug, Clone)]
+pub enum Deleted {
+    /// The object is gone; this was its last state (upstream answers 200 with it).
+    Gone(Object),
+    /// Deletion started but waits for finalizers or a grace period; the object now carries
+    /// `deletionTimestamp` (upstream answers 202 Accepted with it, or 200 when only finalizers
+    /// hold it).
+    Pending {
+        /// The object as it now stands.
+        object: Object,
+        /// True when the wait is a grace period (202), false when only finalizers hold it (200).
+        graceful: bool,
+    },
+}
+
+/// One resource or subresource as the API server sees it. A method the resource does not
+/// support answers `405 MethodNotSupported` (the provided defaults do).
+#[async_trait]
+pub trait Rest: Send + Sync + 'static {
+    /// The resource served (for a subresource, its parent).
+    fn resource(&self) -> &'static Resource;
+
+    /// POST to the collection.
+    async fn create(
+        &self,
+        _scope: &Scope,
+        _object: Value,
+        _options: &CreateOptions,
+    ) -> Result<Answer<Object>> {
+        Err(self.unsupported("create"))
+    }
+
+    /// GET of one object.
+    async fn get(&self, _scope: &Scope, _name: &str, _options: &GetOptions) -> Result<Object> {
+        Err(self.unsupported("get"))
+    }
+
+    /// GET of the collection.
+    async fn list(&self, _scope: &Scope, _options: &ListOptions) -> Result<ObjectList> {
+        Err(self.unsupported("list"))
+    }
+
+    /// GET of the collection with `watch=true`, or of one object with a name field selector.
+    async fn watch(&self, _scope: &Scope, _options: &ListOptions) -> Result<WatchStream> {
+        Err(self.unsupported("watch"))
+    }
+
+    /// PUT of one object; the flag is true when it was created.
+    async fn update(
+        &self,
+        _scope: &Scope,
+        _name: &str,
+        _object: Value,
+        _options: &UpdateOptions,
+    ) -> Result<Answer<(Object, bool)>> {
+        Err(self.unsupported("update"))
+    }
+
+    /// PATCH of one object; `patch` is the body as sent.
+    async fn patch(
+        &self,
+        _scope: &Scope,
+        _name: &str,
+        _patch_type: PatchType,
+        _patch: &[u8],
+        _options: &PatchOptions,
+    ) -> Result<Answer<Object>> {
+        Err(self.unsupported("patch"))
+    }
+
+    /// DELETE of one object.
+    async fn delete(
+        &self,
+        _scope: &Scope,
+        _name: &str,
+        _options: &DeleteOptions,
+    ) -> Result<Answer<Deleted>> {
+        Err(self.unsupported("delete"))
+    }
+
+    /// DELETE of the collection: deletes every object the list options select; answers the
+    /// list of what was deleted (or started deleting).
+    async fn delete_collection(
+        &self,
+        _scope: &Scope,
+        _delete: &DeleteOptions,
+        _list: &ListOptions,
+    ) -> Result<ObjectList> {
+        Err(self.unsupported("deletecollection"))
+    }
+
+    /// The 405 answer for a verb this resource does not serve.
+    fn unsupported(&self, verb: &str) -> ApiError {
+        ApiError::method_not_supported(self.resource().group_resource(), verb)
+    }
+}

@@ -217,69 +217,31 @@ async fn rkube_ops(
         target: "",
     });
 
-    let mut samples = Vec::new();
-    for _ in 0..LIST_REPEATS {
-        samples.push(
-            time(|| async {
-                let list = store.list(PREFIX, &ListOptions::default()).await.unwrap();
-                assert!(list.items.len() >= n);
-            })
-            .await,
-        );
-    }
-    rows.push(Row {
-        engine,
-        op: format!("list {n}+ (Store)"),
-        rkube: Measure::Millis(median(samples).as_secs_f64() * 1e3),
-        baseline: Some(base.list),
-        target: "",
-    });
-
     let cacher = Cacher::new(Arc::clone(&store), PREFIX, CacherConfig::default());
     cacher.ready().await;
-    let mut samples = Vec::new();
-    for _ in 0..LIST_REPEATS {
-        samples.push(
-            time(|| async {
-                let list = cacher
-                    .list(
-                        PREFIX,
-                        &ListOptions {
-                            at: ReadAt::Any,
-                            ..ListOptions::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
-                assert!(list.items.len() >= n);
-            })
-            .await,
-        );
+    let lists: [(&str, &dyn Store, ReadAt, &'static str); 3] = [
+        ("Store", store.as_ref(), ReadAt::Latest, ""),
+        ("watch cache, rv=0", cacher.as_ref(), ReadAt::Any, "< 20 ms"),
+        (
+            "watch cache, consistent",
+            cacher.as_ref(),
+            ReadAt::Latest,
+            "< 20 ms",
+        ),
+    ];
+    for (what, source, at, target) in lists {
+        let options = ListOptions {
+            at,
+            ..ListOptions::default()
+        };
+        rows.push(Row {
+            engine,
+            op: format!("list {n}+ ({what})"),
+            rkube: list_time(source, &options, n).await,
+            baseline: Some(base.list),
+            target,
+        });
     }
-    rows.push(Row {
-        engine,
-        op: format!("list {n}+ (watch cache, rv=0)"),
-        rkube: Measure::Millis(median(samples).as_secs_f64() * 1e3),
-        baseline: Some(base.list),
-        target: "< 20 ms",
-    });
-    let mut samples = Vec::new();
-    for _ in 0..LIST_REPEATS {
-        samples.push(
-            time(|| async {
-                let list = cacher.list(PREFIX, &ListOptions::default()).await.unwrap();
-                assert!(list.items.len() >= n);
-            })
-            .await,
-        );
-    }
-    rows.push(Row {
-        engine,
-        op: format!("list {n}+ (watch cache, consistent)"),
-        rkube: Measure::Millis(median(samples).as_secs_f64() * 1e3),
-        baseline: Some(base.list),
-        target: "< 20 ms",
-    });
 
     let store_watch = watch_latency(&store, &store, "store").await;
     rows.push(Row {
@@ -298,6 +260,21 @@ async fn rkube_ops(
         baseline: None,
         target: "p99 < 2 ms",
     });
+}
+
+/// The median time of listing every object under the prefix (at least `n`).
+async fn list_time(source: &dyn Store, options: &ListOptions, n: usize) -> Measure {
+    let mut samples = Vec::new();
+    for _ in 0..LIST_REPEATS {
+        samples.push(
+            time(|| async {
+                let list = source.list(PREFIX, options).await.unwrap();
+                assert!(list.items.len() >= n);
+            })
+            .await,
+        );
+    }
+    Measure::Millis(median(samples).as_secs_f64() * 1e3)
 }
 
 /// Time from a write being acknowledged to a watcher of `watched` receiving it.

@@ -47,36 +47,33 @@ fn label_is(label: &'static str, value: &'static str) -> Predicate {
     })
 }
 
-/// Sets `data.v` through a guaranteed update.
-async fn set_data(f: &StoreFixture, name: &str, v: &str) -> Object {
-    let v = v.to_string();
+/// Changes an object through a guaranteed update.
+async fn update_with(
+    f: &StoreFixture,
+    name: &str,
+    change: impl Fn(&mut Value) + Send + Sync,
+) -> Object {
     f.store
         .guaranteed_update(&key(name), &Preconditions::default(), false, &mut |cur| {
-            let v = v.clone();
-            async move {
-                let mut value = cur.expect("exists").into_value();
-                value["data"]["v"] = json!(v);
-                Ok(Update::new(value))
-            }
-            .boxed()
+            let mut value = cur.expect("exists").into_value();
+            change(&mut value);
+            async move { Ok(Update::new(value)) }.boxed()
         })
         .await
         .unwrap()
 }
 
+/// Sets `data.v`.
+async fn set_data(f: &StoreFixture, name: &str, v: &str) -> Object {
+    update_with(f, name, |value| value["data"]["v"] = json!(v)).await
+}
+
+/// Replaces `metadata.labels`.
 async fn set_labels(f: &StoreFixture, name: &str, labels: Value) -> Object {
-    f.store
-        .guaranteed_update(&key(name), &Preconditions::default(), false, &mut |cur| {
-            let labels = labels.clone();
-            async move {
-                let mut value = cur.expect("exists").into_value();
-                value["metadata"]["labels"] = labels;
-                Ok(Update::new(value))
-            }
-            .boxed()
-        })
-        .await
-        .unwrap()
+    update_with(f, name, |value| {
+        value["metadata"]["labels"] = labels.clone()
+    })
+    .await
 }
 
 async fn delete(f: &StoreFixture, name: &str) -> Object {

@@ -5,11 +5,14 @@
 //! - [`rkube_bin`]: finds the binary (`RKUBE_BIN`, else next to the test executable in the
 //!   target dir, i.e. what `cargo build -p rkube` produced).
 //! - [`Cluster`]: `rkube server` in a temp data dir on a free loopback port; [`Cluster::start`]
-//!   returns once the kubeconfig is written and `/readyz` answers 200, and the process is
-//!   killed on drop. [`run_to_exit`] runs a server that is expected to fail.
-//! - [`curl`] speaks raw HTTP (status, content type, body) and [`kubectls`] lists the kubectl
-//!   binaries of fixed versions this machine has: preinstalled `kubectl.1.NN` ones and those
-//!   `scripts/test` fetched, passed as `RKUBE_E2E_KUBECTL_1_NN=/path`.
+//!   returns once the kubeconfig is written and `/readyz` answers 200 over mutual TLS, and the
+//!   process is killed on drop. [`run_to_exit`] runs a server that is expected to fail.
+//! - [`ClientFiles`]: the kubeconfig's CA, client certificate and key as PEM files, the way
+//!   curl and OpenSSL take them ([`ClientFiles::from_kubeconfig`]).
+//! - [`curl`] speaks raw HTTPS (status, content type, HTTP version, body) and [`kubectls`]
+//!   lists the kubectl binaries of fixed versions this machine has: preinstalled
+//!   `kubectl.1.NN` ones and those `scripts/test` fetched, passed as
+//!   `RKUBE_E2E_KUBECTL_1_NN=/path`.
 //!
 //! Data flows test -> `Cluster` (spawn, poll, signal) -> child process; its stderr is captured
 //! on a thread and printed if the test fails.
@@ -113,6 +116,7 @@ pub struct Cluster {
     stderr: Captured,
     reader: Option<JoinHandle<()>>,
     url: String,
+    client: Option<ClientFiles>,
 }
 
 impl Cluster {
@@ -126,6 +130,7 @@ impl Cluster {
             stderr: Captured::default(),
             reader: None,
             url: String::new(),
+            client: None,
         };
         cluster.spawn_and_wait()?;
         Ok(cluster)
@@ -141,9 +146,16 @@ impl Cluster {
         self.dir.path().join("kubeconfig.yaml")
     }
 
-    /// The server's base URL, e.g. `http://127.0.0.1:41234`.
+    /// The server's base URL, e.g. `https://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The admin credentials from the kubeconfig of the current run, as files.
+    pub fn client_files(&self) -> anyhow::Result<&ClientFiles> {
+        self.client
+            .as_ref()
+            .context("the server has not written a kubeconfig yet")
     }
 
     /// What the server has written to stderr so far.
@@ -151,9 +163,21 @@ impl Cluster {
         self.stderr.text()
     }
 
-    /// GETs `path` (with any query) from the server with curl.
+    /// GETs `path` (with any query) from the server with curl, as the kubeconfig's admin.
     pub fn get(&self, path: &str) -> anyhow::Result<HttpResponse> {
-        curl(&format!("{}{path}", self.url))
+        curl(
+            &format!("{}{path}", self.url),
+            &self.client_files()?.curl_args(),
+        )
+    }
+
+    /// GETs `path` trusting the server CA but presenting no client certificate.
+    pub fn get_anonymous(&self, path: &str) -> anyhow::Result<HttpResponse> {
+        let ca = self.client_files()?.ca.display().to_string();
+        curl(
+            &format!("{}{path}", self.url),
+            &["--cacert".to_string(), ca],
+        )
     }
 
     /// Runs `kubectl` against this server with its kubeconfig and a private cache dir.
@@ -207,6 +231,7 @@ impl Cluster {
     }
 
     fn spawn_and_wait(&mut self) -> anyhow::Result<()> {
+        self.client = None;
         let kubeconfig = self.kubeconfig();
         // A leftover kubeconfig from a previous run must not be mistaken for this one's.
         match std::fs::remove_file(&kubeconfig) {
@@ -233,7 +258,8 @@ impl Cluster {
         self.wait_ready()
     }
 
-    /// Polls, until [`READY_TIMEOUT`], for the kubeconfig and then a 200 from `/readyz`.
+    /// Polls, until [`READY_TIMEOUT`], for the kubeconfig and then a 200 from `/readyz` as the
+    /// kubeconfig's admin.
     fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -245,13 +271,20 @@ impl Cluster {
                     self.stderr.text()
                 );
             }
-            if let Ok(text) = std::fs::read_to_string(self.kubeconfig())
-                && let Some(server) = text.lines().find_map(|l| l.trim().strip_prefix("server: "))
+            // The server writes the kubeconfig atomically, once its listener is bound.
+            if self.client.is_none() && self.kubeconfig().exists() {
+                let client = ClientFiles::from_kubeconfig(
+                    &self.kubeconfig(),
+                    &self.dir.path().join("client"),
+                )?;
+                self.url = client.server.clone();
+                self.client = Some(client);
+            }
+            if let Some(client) = &self.client
+                && curl(&format!("{}/readyz", self.url), &client.curl_args())
+                    .is_ok_and(|r| r.status == 200)
             {
-                self.url = server.to_string();
-                if curl(&format!("{server}/readyz")).is_ok_and(|r| r.status == 200) {
-                    return Ok(());
-                }
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
@@ -326,6 +359,84 @@ pub fn run_to_exit(args: &[impl AsRef<OsStr>]) -> anyhow::Result<Exit> {
     })
 }
 
+/// The kubeconfig's server and credentials, written out as PEM files.
+#[derive(Debug, Clone)]
+pub struct ClientFiles {
+    /// The kubeconfig's `server` URL.
+    pub server: String,
+    /// `certificate-authority-data`, as a file.
+    pub ca: PathBuf,
+    /// `client-certificate-data`, as a file.
+    pub cert: PathBuf,
+    /// `client-key-data`, as a file.
+    pub key: PathBuf,
+}
+
+impl ClientFiles {
+    /// Reads the first cluster's server and CA and the first user's certificate and key from
+    /// `kubeconfig` (as rkube and k3s write it: inline base64 data), and writes them to
+    /// `ca.crt`, `client.crt` and `client.key` in `dir`.
+    pub fn from_kubeconfig(kubeconfig: &Path, dir: &Path) -> anyhow::Result<ClientFiles> {
+        let text = std::fs::read_to_string(kubeconfig)
+            .with_context(|| format!("reading {}", kubeconfig.display()))?;
+        let field = |name: &str| -> anyhow::Result<String> {
+            let prefix = format!("{name}: ");
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
+                .map(str::to_string)
+                .with_context(|| format!("{} has no {name}:\n{text}", kubeconfig.display()))
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = ClientFiles {
+            server: field("server")?,
+            ca: dir.join("ca.crt"),
+            cert: dir.join("client.crt"),
+            key: dir.join("client.key"),
+        };
+        for (name, path) in [
+            ("certificate-authority-data", &files.ca),
+            ("client-certificate-data", &files.cert),
+            ("client-key-data", &files.key),
+        ] {
+            let pem = base64_decode(&field(name)?).with_context(|| format!("decoding {name}"))?;
+            std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(files)
+    }
+
+    /// curl's arguments to trust the CA and present the client certificate.
+    pub fn curl_args(&self) -> Vec<String> {
+        [
+            ("--cacert", &self.ca),
+            ("--cert", &self.cert),
+            ("--key", &self.key),
+        ]
+        .iter()
+        .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+        .collect()
+    }
+}
+
+/// Standard base64 (with padding), as kubeconfigs carry certificates.
+fn base64_decode(text: &str) -> anyhow::Result<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim().trim_end_matches('=').bytes() {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .with_context(|| format!("{:?} is not base64", char::from(c)))?;
+        acc = (acc << 6) | u32::try_from(value)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff)?);
+        }
+    }
+    Ok(out)
+}
+
 /// An HTTP answer as curl saw it.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
@@ -333,6 +444,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Content-Type` header, empty if none.
     pub content_type: String,
+    /// The HTTP version spoken: `1.1` or `2`.
+    pub http_version: String,
     /// The body.
     pub body: String,
 }
@@ -344,11 +457,16 @@ impl HttpResponse {
     }
 }
 
-/// GETs `url` with the stock curl; fails only if no HTTP answer came back.
-pub fn curl(url: &str) -> anyhow::Result<HttpResponse> {
+/// GETs `url` with the stock curl and extra `args` (credentials, `--http1.1`, ...); fails
+/// only if no HTTP answer came back.
+pub fn curl(url: &str, args: &[String]) -> anyhow::Result<HttpResponse> {
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "10"])
-        .args(["--write-out", "\n%{http_code}\n%{content_type}"])
+        .args([
+            "--write-out",
+            "\n%{http_code}\n%{http_version}\n%{content_type}",
+        ])
+        .args(args)
         .arg(url)
         .stdin(Stdio::null())
         .output()
@@ -360,8 +478,9 @@ pub fn curl(url: &str) -> anyhow::Result<HttpResponse> {
         );
     }
     let text = String::from_utf8(output.stdout).context("curl output is not UTF-8")?;
-    let mut parts = text.rsplitn(3, '\n');
+    let mut parts = text.rsplitn(4, '\n');
     let content_type = parts.next().unwrap_or_default().to_string();
+    let http_version = parts.next().unwrap_or_default().to_string();
     let status = parts.next().unwrap_or_default();
     let body = parts.next().unwrap_or_default().to_string();
     let status = status
@@ -370,6 +489,7 @@ pub fn curl(url: &str) -> anyhow::Result<HttpResponse> {
     Ok(HttpResponse {
         status,
         content_type,
+        http_version,
         body,
     })
 }

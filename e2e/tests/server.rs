@@ -1,13 +1,38 @@
-//! `rkube server` as a user meets it: health and version endpoints, stock kubectl, signals,
-//! restarts, and refusing bad input with a clear message.
+//! `rkube server` as a user meets it: health and version endpoints over HTTPS with client
+//! certificates, stock kubectl, curl and OpenSSL, signals, restarts, and refusing bad input
+//! with a clear message.
 
 use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rkube_e2e::{Cluster, Exit, kubectls, required_kubectls, run_to_exit};
+use anyhow::Context as _;
+use rkube_e2e::{ClientFiles, Cluster, Exit, curl, kubectls, required_kubectls, run_to_exit};
 
 /// What upstream answers for a path nothing serves, byte for byte.
 const NOT_FOUND_STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#;
+
+/// What upstream answers an anonymous GET of `/api`, byte for byte.
+const ANONYMOUS_API_FORBIDDEN: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"forbidden: User \"system:anonymous\" cannot get path \"/api\"","reason":"Forbidden","details":{},"code":403}"#;
+
+/// What upstream answers a client certificate it cannot verify, byte for byte.
+const UNAUTHORIZED_STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+
+/// Every fixed-version kubectl, failing if a required one is missing or none is found.
+fn all_kubectls() -> Vec<rkube_e2e::Kubectl> {
+    let clients = kubectls();
+    for required in required_kubectls() {
+        assert!(
+            clients.iter().any(|k| k.version == required),
+            "kubectl {required} is required but missing (scripts/test fetches it); found {clients:?}"
+        );
+    }
+    assert!(
+        !clients.is_empty(),
+        "no fixed-version kubectl found: run scripts/test, or set RKUBE_E2E_KUBECTL_1_NN=/path"
+    );
+    clients
+}
 
 fn assert_no_panic(exit: &Exit) {
     assert!(
@@ -118,18 +143,8 @@ fn unknown_paths_get_a_not_found_status() -> anyhow::Result<()> {
 }
 
 #[test]
-fn every_kubectl_sees_our_server_version() -> anyhow::Result<()> {
-    let clients = kubectls();
-    for required in required_kubectls() {
-        assert!(
-            clients.iter().any(|k| k.version == required),
-            "kubectl {required} is required but missing (scripts/test fetches it); found {clients:?}"
-        );
-    }
-    assert!(
-        !clients.is_empty(),
-        "no fixed-version kubectl found: run scripts/test, or set RKUBE_E2E_KUBECTL_1_NN=/path"
-    );
+fn every_kubectl_sees_our_server_version_over_mutual_tls() -> anyhow::Result<()> {
+    let clients = all_kubectls();
     let cluster = Cluster::start(&[])?;
     let mode = std::fs::metadata(cluster.kubeconfig())?
         .permissions()
@@ -156,6 +171,195 @@ fn every_kubectl_sees_our_server_version() -> anyhow::Result<()> {
             kubectl.path.display(),
             json["clientVersion"]
         );
+        // /readyz/etcd is for system:masters only: kubectl presented the admin certificate.
+        for path in ["/healthz", "/readyz/etcd"] {
+            let out = cluster.kubectl(kubectl, &["get", "--raw", path])?;
+            assert!(
+                out.status.success(),
+                "kubectl {} get --raw {path}: {}",
+                kubectl.version,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "ok", "{path}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn anonymous_clients_see_only_public_info() -> anyhow::Result<()> {
+    let cluster = Cluster::start(&[])?;
+    let version = cluster.get_anonymous("/version")?;
+    assert_eq!(version.status, 200);
+    assert_eq!(version.json()?["gitVersion"], "v1.34.0+rkube");
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let r = cluster.get_anonymous(path)?;
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"), "{path}");
+    }
+    let api = cluster.get_anonymous("/api")?;
+    assert_eq!(api.status, 403);
+    assert_eq!(api.content_type, "application/json");
+    assert_eq!(api.body, ANONYMOUS_API_FORBIDDEN);
+    // Per-check paths are system:monitoring's in upstream's bootstrap policy, not public.
+    let check = cluster.get_anonymous("/readyz/etcd")?;
+    assert_eq!(check.status, 403);
+    assert!(
+        check.body.contains(r#"cannot get path \"/readyz/etcd\""#),
+        "{}",
+        check.body
+    );
+    Ok(())
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_unauthorized() -> anyhow::Result<()> {
+    let cluster = Cluster::start(&[])?;
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (dir.path().join("other.crt"), dir.path().join("other.key"));
+    // The admin's very name and group, self-signed: only the issuer is wrong.
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/O=system:masters/CN=system:admin",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .context("running openssl")?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = cluster.client_files()?;
+    let args: Vec<String> = [("--cacert", &client.ca), ("--cert", &cert), ("--key", &key)]
+        .iter()
+        .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+        .collect();
+    for path in ["/version", "/api"] {
+        let r = curl(&format!("{}{path}", cluster.url()), &args)?;
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(r.body, UNAUTHORIZED_STATUS);
+    }
+    Ok(())
+}
+
+#[test]
+fn http2_and_http1_both_work() -> anyhow::Result<()> {
+    let cluster = Cluster::start(&[])?;
+    let client = cluster.client_files()?;
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let mut args = client.curl_args();
+        args.push(flag.to_string());
+        let r = curl(&format!("{}/readyz/etcd", cluster.url()), &args)?;
+        assert_eq!(
+            (r.status, r.http_version.as_str(), r.body.as_str()),
+            (200, version, "ok"),
+            "{flag}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn openssl_verifies_the_server_with_the_kubeconfigs_ca() -> anyhow::Result<()> {
+    let cluster = Cluster::start(&[])?;
+    let client = cluster.client_files()?;
+    let host_port = cluster
+        .url()
+        .strip_prefix("https://")
+        .context("the server URL is not https")?;
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", host_port, "-verify_return_error"])
+        .args(["-verify_ip", "127.0.0.1", "-alpn", "h2,http/1.1"])
+        .arg("-CAfile")
+        .arg(&client.ca)
+        .arg("-cert")
+        .arg(&client.cert)
+        .arg("-key")
+        .arg(&client.key)
+        .stdin(Stdio::null())
+        .output()
+        .context("running openssl")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Verify return code: 0 (ok)"), "{stdout}");
+    assert!(stdout.contains("ALPN protocol: h2"), "{stdout}");
+    Ok(())
+}
+
+#[test]
+fn the_ca_and_admin_certificate_survive_a_restart() -> anyhow::Result<()> {
+    let mut cluster = Cluster::start(&[])?;
+    let tls = cluster.data_dir().join("server/tls");
+    let tls_mode = std::fs::metadata(&tls)?.permissions().mode();
+    assert_eq!(tls_mode & 0o777, 0o700);
+    for key in [
+        "server-ca.key",
+        "client-ca.key",
+        "serving-kube-apiserver.key",
+        "client-admin.key",
+    ] {
+        let mode = std::fs::metadata(tls.join(key))?.permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let ca = std::fs::read_to_string(tls.join("server-ca.crt"))?;
+    let saved = tempfile::tempdir()?;
+    let first_kubeconfig = saved.path().join("kubeconfig.yaml");
+    std::fs::copy(cluster.kubeconfig(), &first_kubeconfig)?;
+    let first = ClientFiles::from_kubeconfig(&first_kubeconfig, &saved.path().join("client"))?;
+
+    let exit = cluster.terminate()?;
+    assert!(
+        exit.status.success(),
+        "exit {}: {}",
+        exit.status,
+        exit.stderr
+    );
+    cluster.restart()?;
+    assert_eq!(std::fs::read_to_string(tls.join("server-ca.crt"))?, ca);
+
+    // The port is new; the first run's credentials still open the masters-only path.
+    let r = curl(
+        &format!("{}/readyz/etcd", cluster.url()),
+        &first.curl_args(),
+    )?;
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    for kubectl in &all_kubectls() {
+        let out = Command::new(&kubectl.path)
+            .arg("--kubeconfig")
+            .arg(&first_kubeconfig)
+            .arg("--cache-dir")
+            .arg(saved.path().join("kube-cache"))
+            .args(["--server", cluster.url(), "get", "--raw", "/readyz/etcd"])
+            .stdin(Stdio::null())
+            .output()?;
+        assert!(
+            out.status.success(),
+            "kubectl {}: {}",
+            kubectl.version,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
     }
     Ok(())
 }
@@ -251,6 +455,29 @@ fn corrupt_database_is_refused() -> anyhow::Result<()> {
         "127.0.0.1",
     ])?;
     assert_refused(&exit, &["rkube: error:", &db.display().to_string()]);
+    Ok(())
+}
+
+#[test]
+fn corrupt_certificate_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let tls = dir.path().join("server/tls");
+    std::fs::create_dir_all(&tls)?;
+    let ca = tls.join("server-ca.crt");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )?;
+    let exit = run_to_exit(&[
+        "server",
+        "--data-dir",
+        dir.path().to_str().unwrap_or_default(),
+        "--https-listen-port",
+        "0",
+        "--bind-address",
+        "127.0.0.1",
+    ])?;
+    assert_refused(&exit, &["rkube: error:", &ca.display().to_string()]);
     Ok(())
 }
 

@@ -48,7 +48,7 @@ struct ServerArgs {
     /// Client key for an etcd datastore.
     #[arg(long, env = "RKUBE_DATASTORE_KEYFILE")]
     datastore_keyfile: Option<PathBuf>,
-    /// Port the API listens on (0 picks a free port). Plain HTTP until TLS lands.
+    /// Port the API listens on over HTTPS (0 picks a free port).
     #[arg(long, default_value_t = 6443)]
     https_listen_port: u16,
     /// Address the API listens on.

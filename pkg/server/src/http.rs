@@ -1,57 +1,54 @@
-//! The HTTP side: the router (health, version, upstream's 404), binding and serving.
+//! The HTTP side: the router (health, version, upstream's 404) behind the authentication and
+//! authorization gate, and the HTTPS listener that serves it.
 //!
-//! Plain HTTP for now. HTTPS with a generated cluster CA and client-certificate auth comes with
-//! the Kubernetes API itself; until then the listener serves only unauthenticated, read-only
-//! endpoints that kube-apiserver also serves to anonymous clients.
+//! [`router`] is the one place routers are merged; the Kubernetes API router joins there. The
+//! gate ([`crate::auth::AuthLayer`]) wraps the merged router, so every route, and the 404
+//! fallback, is behind it.
+//!
+//! [`serve`] accepts TCP connections, runs the TLS handshake on each connection's own task
+//! (a slow client cannot hold up the accept loop), records the client's certificates
+//! ([`PeerCertificates`]) on every request of the connection, and serves HTTP/1.1 or HTTP/2,
+//! whichever ALPN chose, with hyper-util's auto builder.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rkube_api::status::{ApiError, Reason, StatusDetails};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
+use crate::auth::{AuthLayer, PeerCertificates, status_response};
 use crate::health::{self, Health};
 use crate::version;
 
-/// The server's routes.
-pub fn router(health: Health) -> Router {
+/// How long a client may take to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server's routes, behind the gate.
+pub fn router(health: Health, auth: AuthLayer) -> Router {
     Router::new()
         .route("/version", get(version::handler))
         .merge(health::routes(health))
         .fallback(|| async { not_found() })
+        .layer(auth)
 }
 
-/// Upstream's answer to a path nothing serves: a `Status` object with reason `NotFound`, its
-/// fields in upstream's order.
+/// Upstream's answer to a path nothing serves: a `Status` with reason `NotFound` and empty
+/// details.
 pub(crate) fn not_found() -> Response {
-    let status = NotFoundStatus {
-        kind: "Status",
-        api_version: "v1",
-        metadata: serde_json::Map::new(),
-        status: "Failure",
-        message: "the server could not find the requested resource",
-        reason: "NotFound",
-        details: serde_json::Map::new(),
-        code: 404,
-    };
-    (StatusCode::NOT_FOUND, axum::Json(status)).into_response()
-}
-
-/// `metav1.Status` as kube-apiserver serializes it for an unmatched path. The API's `Status`
-/// builders (pkg/api) replace this once the Kubernetes API exists.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NotFoundStatus {
-    kind: &'static str,
-    api_version: &'static str,
-    metadata: serde_json::Map<String, serde_json::Value>,
-    status: &'static str,
-    message: &'static str,
-    reason: &'static str,
-    details: serde_json::Map<String, serde_json::Value>,
-    code: u16,
+    status_response(&ApiError::new(
+        404,
+        Reason::NotFound,
+        "the server could not find the requested resource",
+        Some(StatusDetails::default()),
+    ))
 }
 
 /// Binds the API listener.
@@ -70,4 +67,69 @@ pub struct BindError {
     /// The operating system's refusal (address in use, permission denied, ...).
     #[source]
     pub source: std::io::Error,
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then stops accepting and
+/// waits for the open connections to finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                // Per-connection failures (the peer reset before accept, too many open files
+                // for a moment) must not stop the server.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let peer = PeerCertificates(
+                tls.get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                    .unwrap_or_default(),
+            );
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(peer.clone());
+                    tower::ServiceExt::oneshot(app.clone(), request)
+                },
+            );
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

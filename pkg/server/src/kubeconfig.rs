@@ -1,13 +1,12 @@
-//! `--write-kubeconfig`: an admin kubeconfig pointing at this server, as k3s writes one.
-//!
-//! Today it carries no credentials and an `http://` server: the listener is plain HTTP until
-//! TLS and authentication arrive with the Kubernetes API, and then this file gains the CA and
-//! a client certificate.
+//! `--write-kubeconfig`: an admin kubeconfig pointing at this server, as k3s writes one: the
+//! server CA to trust, and the admin client certificate (`system:admin` in `system:masters`)
+//! with its key, all inline as base64 PEM so the file stands alone.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
 
 /// The kubeconfig could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -28,16 +27,35 @@ pub fn server_url(listening: SocketAddr) -> String {
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}", SocketAddr::new(host, listening.port()))
+    format!("https://{}", SocketAddr::new(host, listening.port()))
+}
+
+/// What a client needs to trust the server and prove who it is, each as PEM text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The CA that signed the serving certificate.
+    pub certificate_authority: String,
+    /// The client certificate.
+    pub client_certificate: String,
+    /// The client certificate's private key.
+    pub client_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").finish_non_exhaustive()
+    }
 }
 
 /// The kubeconfig's text: cluster, user and context all named `default`, as k3s names them.
-pub fn render(server: &str) -> String {
+pub fn render(server: &str, credentials: &Credentials) -> String {
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
     format!(
         "apiVersion: v1
 kind: Config
 clusters:
 - cluster:
+    certificate-authority-data: {ca}
     server: {server}
   name: default
 contexts:
@@ -49,18 +67,19 @@ current-context: default
 preferences: {{}}
 users:
 - name: default
-  user: {{}}
-"
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+",
+        ca = b64(&credentials.certificate_authority),
+        cert = b64(&credentials.client_certificate),
+        key = b64(&credentials.client_key),
     )
 }
 
-/// Writes the kubeconfig for `server` to `path` with mode 0600, replacing any old one
-/// atomically (a client never reads a half-written file). Creates missing parent directories.
-pub fn write(path: &Path, server: &str) -> Result<(), KubeconfigError> {
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| KubeconfigError { path, source }
-    };
+/// Writes the kubeconfig `text` to `path` with mode 0600, replacing any old one atomically (a
+/// client never reads a half-written file). Creates missing parent directories.
+pub fn write(path: &Path, text: &str) -> Result<(), KubeconfigError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -69,32 +88,14 @@ pub fn write(path: &Path, server: &str) -> Result<(), KubeconfigError> {
         .recursive(true)
         .mode(0o755)
         .create(dir)
-        .map_err(err(dir))?;
-    let file_name = path.file_name().ok_or_else(|| KubeconfigError {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(render(server).as_bytes())?;
-            file.sync_all()
-        })
-        .map_err(err(&tmp))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(err(path)));
-    if result.is_err() {
-        // Best effort: the error that matters is the one being returned.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        .map_err(|source| KubeconfigError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    crate::files::write_atomic(path, text.as_bytes(), 0o600).map_err(|e| KubeconfigError {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]
@@ -107,15 +108,15 @@ mod tests {
     fn loopback_for_wildcard_binds() {
         assert_eq!(
             server_url("0.0.0.0:6443".parse().unwrap()),
-            "http://127.0.0.1:6443"
+            "https://127.0.0.1:6443"
         );
         assert_eq!(
             server_url("[::]:6443".parse().unwrap()),
-            "http://[::1]:6443"
+            "https://[::1]:6443"
         );
         assert_eq!(
             server_url("10.1.2.3:8080".parse().unwrap()),
-            "http://10.1.2.3:8080"
+            "https://10.1.2.3:8080"
         );
     }
 
@@ -123,10 +124,24 @@ mod tests {
     fn written_private_and_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("etc/rkube/rkube.yaml");
-        write(&path, "http://127.0.0.1:1").unwrap();
-        write(&path, "http://127.0.0.1:2").unwrap();
+        let credentials = Credentials {
+            certificate_authority: "ca".to_string(),
+            client_certificate: "cert".to_string(),
+            client_key: "key".to_string(),
+        };
+        write(&path, &render("https://127.0.0.1:1", &credentials)).unwrap();
+        write(&path, &render("https://127.0.0.1:2", &credentials)).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("    server: http://127.0.0.1:2\n"), "{text}");
+        assert!(text.contains("    server: https://127.0.0.1:2\n"), "{text}");
+        assert!(
+            text.contains("    certificate-authority-data: Y2E=\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    client-certificate-data: Y2VydA==\n"),
+            "{text}"
+        );
+        assert!(text.contains("    client-key-data: a2V5\n"), "{text}");
         assert!(text.contains("current-context: default\n"));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -140,7 +155,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
-        let err = write(&file.join("kubeconfig"), "http://x").unwrap_err();
+        let err = write(&file.join("kubeconfig"), "").unwrap_err();
         assert_eq!(err.path, file);
     }
 }

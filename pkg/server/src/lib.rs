@@ -6,21 +6,32 @@
 //!   closed again at shutdown.
 //! - [`health`]: `/healthz`, `/livez`, `/readyz` as kube-apiserver serves them.
 //! - [`version`]: `/version` and [`version::KUBERNETES_VERSION`], the version rkube claims.
-//! - [`http`]: the router (with upstream's 404 `Status`) and the listener.
-//! - [`kubeconfig`]: the admin kubeconfig written by `--write-kubeconfig`.
+//! - [`tls`]: the cluster CAs, serving and admin certificates under `<data-dir>/server/tls/`,
+//!   and the listener's rustls configuration; [`x509`] reads what it needs from certificates.
+//! - [`auth`]: the authentication (client certificates, else anonymous) and authorization
+//!   gate, a tower layer in front of the router, until pkg/auth and RBAC replace it.
+//! - [`http`]: the router (with upstream's 404 `Status`) and the HTTPS listener (HTTP/1.1 and
+//!   HTTP/2).
+//! - [`kubeconfig`]: the admin kubeconfig written by `--write-kubeconfig`; [`files`] writes
+//!   it and the certificates atomically.
 //!
 //! Start order, each step behind the one before it and never behind a sleep:
-//! datastore opened -> [`KvStore`] and the compactor -> listener bound (its real address
-//! logged) -> kubeconfig written -> requests served (ready). Shutdown runs it backwards:
+//! datastore opened -> [`KvStore`] and the compactor -> certificates loaded or created ->
+//! listener bound (its real address logged) -> kubeconfig written -> requests served (ready).
+//! A client holding the kubeconfig can therefore always connect. Shutdown runs it backwards:
 //! `/readyz` fails, the listener stops accepting and in-flight requests finish, the compactor
 //! stops, and the datastore is closed so nothing acknowledged is lost.
 
+pub mod auth;
 pub mod config;
 pub mod datastore;
+pub mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
+pub mod tls;
 pub mod version;
+pub mod x509;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,25 +97,40 @@ impl Server {
 
         // Past this point a failure must still stop the compactor and close the datastore.
         let listening = async {
+            let hostname = config::hostname().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no hostname for the serving certificate");
+                String::new()
+            });
+            let names = tls::ServingNames::for_node(&hostname, config.bind_address);
+            let data_dir = config.data_dir.clone();
+            let certs = tokio::task::spawn_blocking(move || {
+                tls::ClusterCerts::load_or_create(&data_dir, &names)
+            })
+            .await
+            .context("loading the cluster certificates")??;
+            let tls_config = certs.server_config()?;
+            let auth = auth::AuthLayer::new(auth::Authenticator::new(certs.client_verifier()?));
+
             let requested = SocketAddr::new(config.bind_address, config.https_listen_port);
-            // Plain HTTP until TLS (a generated CA and client certificates) arrives with the
-            // Kubernetes API; see README.
             let listener = http::bind(requested).await?;
             let local_addr = listener
                 .local_addr()
                 .context("reading the API listener's address")?;
-            tracing::info!("listening on http://{local_addr}");
+            tracing::info!(tls_dir = %certs.dir().display(), "listening on https://{local_addr}");
             if let Some(path) = config.write_kubeconfig.clone() {
-                let server = kubeconfig::server_url(local_addr);
+                let text = kubeconfig::render(
+                    &kubeconfig::server_url(local_addr),
+                    &certs.admin_credentials(),
+                );
                 let written = path.clone();
-                tokio::task::spawn_blocking(move || kubeconfig::write(&written, &server))
+                tokio::task::spawn_blocking(move || kubeconfig::write(&written, &text))
                     .await
                     .context("writing the kubeconfig")??;
                 tracing::info!(path = %path.display(), "wrote kubeconfig");
             }
-            anyhow::Ok((listener, local_addr))
+            anyhow::Ok((listener, local_addr, tls_config, auth))
         };
-        let (listener, local_addr) = match listening.await {
+        let (listener, local_addr, tls_config, auth) = match listening.await {
             Ok(bound) => bound,
             Err(e) => {
                 let _ = stop_compactor.send(true);
@@ -119,14 +145,10 @@ impl Server {
         };
 
         let (stop_http, http_stop) = oneshot::channel::<()>();
-        let app = http::router(health.clone());
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = http_stop.await;
-                })
-                .await
-        });
+        let app = http::router(health.clone(), auth);
+        let http = tokio::spawn(http::serve(listener, tls_config, app, async {
+            let _ = http_stop.await;
+        }));
         tracing::info!("rkube is ready");
         Ok(Server {
             local_addr,
@@ -199,6 +221,7 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
 
     use rkube_storage::{GetOptions, Store};
     use serde_json::json;
@@ -221,7 +244,7 @@ mod tests {
         assert_ne!(server.local_addr().port(), 0);
         let kubeconfig = std::fs::read_to_string(dir.path().join("kubeconfig.yaml")).unwrap();
         assert!(
-            kubeconfig.contains(&format!("server: http://{}\n", server.local_addr())),
+            kubeconfig.contains(&format!("server: https://{}\n", server.local_addr())),
             "{kubeconfig}"
         );
         let key = "/registry/configmaps/default/cfg";
@@ -261,6 +284,118 @@ mod tests {
         assert!(!dir.path().join("kubeconfig.yaml").exists());
         // The same datastore opens again: the failed start closed it.
         let server = Server::start(config(dir.path())).await.unwrap();
+        server.shutdown().await.unwrap();
+    }
+
+    /// One HTTP/1.1 GET over TLS, as a client with `identity` (certificate chain and key PEM)
+    /// would send it; returns the negotiated ALPN protocol, the status line and the body.
+    async fn https_get(
+        addr: SocketAddr,
+        ca: &rustls::pki_types::CertificateDer<'static>,
+        identity: Option<(&str, &str)>,
+        alpn: &[&[u8]],
+        path: &str,
+    ) -> (Option<Vec<u8>>, String, String) {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        let mut client = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        if negotiated.as_deref() == Some(b"h2".as_slice()) {
+            return (negotiated, String::new(), String::new());
+        }
+        tls.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut response = String::new();
+        tls.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.lines().next().unwrap().to_string();
+        (negotiated, status, body.to_string())
+    }
+
+    #[tokio::test]
+    async fn https_with_client_certificates_gates_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(config(dir.path())).await.unwrap();
+        let addr = server.local_addr();
+        let tls_dir = dir.path().join("data").join(tls::TLS_DIR);
+        let ca_pem = std::fs::read_to_string(tls_dir.join("server-ca.crt")).unwrap();
+        let ca = {
+            use rustls::pki_types::pem::PemObject;
+            rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()
+        };
+        let admin_cert = std::fs::read_to_string(tls_dir.join("client-admin.crt")).unwrap();
+        let admin_key = std::fs::read_to_string(tls_dir.join("client-admin.key")).unwrap();
+        let admin = Some((admin_cert.as_str(), admin_key.as_str()));
+        let http11: &[&[u8]] = &[b"http/1.1"];
+
+        // HTTP/2 is offered first and chosen when the client speaks it.
+        let (alpn, _, _) = https_get(addr, &ca, None, &[b"h2", b"http/1.1"], "/").await;
+        assert_eq!(alpn.as_deref(), Some(b"h2".as_slice()));
+
+        let (alpn, status, body) = https_get(addr, &ca, None, http11, "/version").await;
+        assert_eq!(alpn.as_deref(), Some(b"http/1.1".as_slice()));
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(body.contains("\"gitVersion\""), "{body}");
+
+        let (_, status, body) = https_get(addr, &ca, None, http11, "/api").await;
+        assert_eq!(status, "HTTP/1.1 403 Forbidden");
+        assert!(
+            body.contains(
+                r#""message":"forbidden: User \"system:anonymous\" cannot get path \"/api\"""#
+            ),
+            "{body}"
+        );
+
+        // The admin passes the gate; nothing serves /api yet.
+        let (_, status, _) = https_get(addr, &ca, admin, http11, "/api").await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found");
+        let (_, status, body) = https_get(addr, &ca, admin, http11, "/readyz/etcd").await;
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "ok"));
+
+        // A certificate from another CA: the handshake succeeds, the request is refused.
+        let other_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, tls::MASTERS_GROUP);
+        let other = params.self_signed(&other_key).unwrap().pem();
+        let (_, status, body) = https_get(
+            addr,
+            &ca,
+            Some((&other, &other_key.serialize_pem())),
+            http11,
+            "/version",
+        )
+        .await;
+        assert_eq!(status, "HTTP/1.1 401 Unauthorized");
+        assert!(body.contains(r#""reason":"Unauthorized""#), "{body}");
         server.shutdown().await.unwrap();
     }
 }

@@ -68,7 +68,9 @@ pub trait Strategy: Send + Sync + 'static {
     }
 
     /// The grace period a delete without one uses (pods: `spec.terminationGracePeriodSeconds`);
-    /// `None` deletes at once.
+    /// `None` deletes at once. `Some(0)` means the object must go at once even when the client
+    /// asked for a grace period (an unscheduled or finished pod, as upstream's
+    /// `CheckGracefulDelete`).
     fn default_grace_period_seconds(&self, _object: &Value) -> Option<i64> {
         None
     }

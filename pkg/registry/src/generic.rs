@@ -1,0 +1,1480 @@
+//! [`GenericRest`]: one stored resource with upstream's generic registry semantics
+//! (`apiserver/pkg/registry/generic/registry/store.go` with `rest/create.go`, `rest/update.go`
+//! and `rest/delete.go`), and [`StatusRest`], its `status` subresource.
+//!
+//! Every write funnels through one path: build the new object (from the body, a patch, a status
+//! or a scale), then [`GenericRest::prepare_update`] or [`GenericRest::prepare_create`] apply
+//! the common metadata rules and the kind's [`Strategy`], inside `Store::guaranteed_update` so a
+//! lost race re-runs them on the fresh object.
+//!
+//! Status ownership lives here, not in strategies: for every resource with a `status`
+//! subresource (in the resource table, or as the strategy says), the main resource starts with
+//! an empty status on create and keeps the stored status on update, and the `status`
+//! subresource writes nothing but status.
+
+// `ApiError` is the error of the `Rest` contract: boxing it inside only to unbox it at the
+// boundary would buy nothing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::{BoxFuture, ready};
+use rkube_api::field::{FieldError, Path};
+use rkube_api::meta;
+use rkube_api::resources::{GroupKind, Resource};
+use rkube_api::selector::{FieldOperator, FieldSelector, LabelSelector, unsupported_field_label};
+use rkube_api::status::{ApiError, Reason, StatusCause, StatusDetails};
+use rkube_api::validation;
+use rkube_storage::{
+    GetOptions as StoreGet, ListOptions as StoreList, Object, ObjectList, Preconditions, Predicate,
+    ReadAt, Revision, StorageError, Store, Update, WatchOptions, WatchStart, WatchStream,
+};
+use serde_json::{Map, Value, json};
+
+use crate::errors::{Operation, invalid_resource_version, list_error, reject, to_api_error};
+use crate::rest::{
+    Answer, CreateOptions, DeleteOptions, Deleted, GetOptions, ListOptions, PatchOptions,
+    PatchType, Rest, Result, Scope, UpdateOptions,
+};
+use crate::strategy::Strategy;
+
+/// How long events live (kube-apiserver's `--event-ttl` default).
+const EVENT_TTL: Duration = Duration::from_secs(3600);
+
+/// How many names `generateName` tries before giving up (upstream's
+/// `maxNameGenerationCreateAttempts`).
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// The finalizers the garbage collector reads (`metav1.FinalizerOrphanDependents`,
+/// `metav1.FinalizerDeleteDependents`).
+const FINALIZER_ORPHAN: &str = "orphan";
+const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
+
+/// Upstream's `OptimisticLockErrorMsg`.
+pub const OPTIMISTIC_LOCK_MESSAGE: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// The API group of the option kinds (`ListOptions.meta.k8s.io`) whose validation fails 422.
+const META_GROUP: &str = "meta.k8s.io";
+
+/// What a write through [`GenericRest::write`] may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The main resource: everything but status (for kinds with a status subresource).
+    Main,
+    /// The `status` subresource: only status.
+    Status,
+}
+
+/// One stored resource. See the [module docs](self).
+pub struct GenericRest {
+    resource: &'static Resource,
+    prefix: &'static str,
+    store: Arc<dyn Store>,
+    strategy: Arc<dyn Strategy>,
+}
+
+impl std::fmt::Debug for GenericRest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenericRest")
+            .field("resource", &self.resource.group_resource())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A closure that builds the object to write from the current one (`None`: absent).
+type Make<'a> = dyn FnMut(Option<&Object>) -> Result<Value> + Send + 'a;
+
+impl GenericRest {
+    /// The registry of `resource` over `store`, with `strategy` for its kind; `None` for
+    /// resources that are not stored (reviews, bindings).
+    pub fn new(
+        resource: &'static Resource,
+        store: Arc<dyn Store>,
+        strategy: Arc<dyn Strategy>,
+    ) -> Option<Self> {
+        Some(GenericRest {
+            resource,
+            prefix: resource.storage_prefix?,
+            store,
+            strategy,
+        })
+    }
+
+    /// The storage prefix a list or watch of `namespace` (all namespaces when `None`, and for
+    /// cluster-scoped resources) reads: `/registry/<prefix>/` or `/registry/<prefix>/<ns>/`.
+    pub fn list_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace.filter(|ns| self.resource.namespaced && !ns.is_empty()) {
+            Some(ns) => format!("/registry/{}/{ns}/", self.prefix),
+            None => format!("/registry/{}/", self.prefix),
+        }
+    }
+
+    /// The strategy of this resource's kind.
+    pub fn strategy(&self) -> &Arc<dyn Strategy> {
+        &self.strategy
+    }
+
+    /// Whether the main resource must leave `status` alone (see the module docs).
+    fn owns_status_separately(&self) -> bool {
+        self.resource.subresource("status").is_some() || self.strategy.has_status_subresource()
+    }
+
+    /// The namespace a request on one object is aimed at ("" for cluster-scoped resources).
+    fn namespace<'s>(&self, scope: &'s Scope) -> Result<&'s str> {
+        if !self.resource.namespaced {
+            return Ok("");
+        }
+        match scope.namespace.as_deref() {
+            Some(ns) if !ns.is_empty() => Ok(ns),
+            _ => Err(ApiError::bad_request("Namespace parameter required.")),
+        }
+    }
+
+    /// The storage key of `name`, which must be a valid path segment (upstream's `KeyFunc`).
+    pub(crate) fn key(&self, scope: &Scope, name: &str) -> Result<String> {
+        let namespace = self.namespace(scope)?;
+        if name.is_empty() {
+            return Err(ApiError::bad_request("Name parameter required."));
+        }
+        let problems = validation::is_valid_path_segment_name(name);
+        if !problems.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "Name parameter invalid: {name:?}: {}",
+                problems.join(";")
+            )));
+        }
+        Ok(if self.resource.namespaced {
+            format!("/registry/{}/{namespace}/{name}", self.prefix)
+        } else {
+            format!("/registry/{}/{name}", self.prefix)
+        })
+    }
+
+    fn storage_error(&self, name: &str, op: Operation) -> impl FnOnce(StorageError) -> ApiError {
+        let resource = self.resource;
+        let name = name.to_string();
+        move |err| to_api_error(err, resource, &name, op)
+    }
+
+    fn ttl(&self) -> Option<Duration> {
+        (self.resource.kind == "Event").then_some(EVENT_TTL)
+    }
+
+    /// The current object at the latest revision.
+    pub(crate) async fn current(&self, scope: &Scope, name: &str) -> Result<Object> {
+        let key = self.key(scope, name)?;
+        self.store
+            .get(&key, &StoreGet { at: ReadAt::Latest })
+            .await
+            .map_err(self.storage_error(name, Operation::Get))
+    }
+
+    /// The resource this registry serves.
+    pub(crate) fn served(&self) -> &'static Resource {
+        self.resource
+    }
+
+    // ---- building objects ----
+
+    /// Checks a body's `apiVersion` and `kind` against `(api_version, kind)`; missing ones are
+    /// filled in, as upstream's decoder defaults them from the URL.
+    pub(crate) fn check_type(object: &mut Value, api_version: &str, kind: &str) -> Result<()> {
+        let Some(map) = object.as_object_mut() else {
+            return Err(ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type {kind})"
+            )));
+        };
+        let text = |map: &Map<String, Value>, field: &str| {
+            map.get(field)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        if let Some(got) = text(map, "apiVersion")
+            && got != api_version
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({got}) does not match the expected API version ({api_version})"
+            )));
+        }
+        if let Some(got) = text(map, "kind")
+            && got != kind
+        {
+            let version = api_version.rsplit('/').next().unwrap_or(api_version);
+            return Err(ApiError::bad_request(format!(
+                "{got} in version {version:?} cannot be handled as a {kind}: the kind in the data ({got}) does not match the expected kind ({kind})"
+            )));
+        }
+        map.insert("apiVersion".into(), Value::String(api_version.into()));
+        map.insert("kind".into(), Value::String(kind.into()));
+        if !map.get("metadata").is_none_or(Value::is_object) {
+            return Err(decode_error(
+                kind,
+                api_version,
+                "metadata must be an object",
+            ));
+        }
+        map.entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        Ok(())
+    }
+
+    /// Upstream's `checkName` for bodies of updates and patches.
+    fn check_name(object: &Value, name: &str, namespace: &str) -> Result<()> {
+        let got = meta::name(object).unwrap_or("");
+        if got != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({got}) does not match the name on the URL ({name})"
+            )));
+        }
+        let got_ns = meta::namespace(object).unwrap_or("");
+        if !namespace.is_empty() && !got_ns.is_empty() && got_ns != namespace {
+            return Err(ApiError::bad_request(format!(
+                "the namespace of the object ({got_ns}) does not match the namespace on the request ({namespace})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Puts the request's namespace on the object (upstream's `BeforeCreate` namespace rules).
+    fn set_namespace(&self, object: &mut Value, namespace: &str) -> Result<()> {
+        let meta = metadata(object)?;
+        if !self.resource.namespaced {
+            meta.remove("namespace");
+            return Ok(());
+        }
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(ns) if !ns.is_empty() && ns != namespace => Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )),
+            _ => {
+                meta.insert("namespace".into(), Value::String(namespace.into()));
+                Ok(())
+            }
+        }
+    }
+
+    /// A new object as create (or create-on-update) stores it, before its name is generated:
+    /// namespace, server-set metadata, then the strategy's prepare and defaults.
+    fn prepare_create(&self, mut object: Value, namespace: &str) -> Result<Value> {
+        let resource = self.resource;
+        Self::check_type(&mut object, &resource.api_version(), resource.kind)?;
+        self.set_namespace(&mut object, namespace)?;
+        check_metadata_shape(&object, resource)?;
+        if meta::resource_version(&object).is_some_and(|rv| !rv.is_empty()) {
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        let has_spec = object.get("spec").is_some();
+        let meta = metadata(&mut object)?;
+        meta.remove("resourceVersion");
+        meta.remove("deletionTimestamp");
+        meta.remove("deletionGracePeriodSeconds");
+        meta.remove("selfLink");
+        meta.insert(
+            "uid".into(),
+            Value::String(uuid::Uuid::new_v4().to_string()),
+        );
+        meta.insert("creationTimestamp".into(), Value::String(now(0)));
+        if has_spec {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        if self.owns_status_separately() {
+            object["status"] = json!({});
+        }
+        // Upstream defaults while decoding the body, before the strategy prepares it.
+        self.strategy.default(&mut object);
+        self.strategy.prepare_for_create(&mut object);
+        Ok(object)
+    }
+
+    /// Validation of a new object: metadata, then the kind's rules; 422 on any error.
+    fn validate_create(&self, object: &Value) -> Result<()> {
+        let mut errs = self.validate_metadata(object);
+        errs.extend(self.strategy.validate(object));
+        self.invalid(object, errs)
+    }
+
+    fn invalid(&self, object: &Value, errs: Vec<FieldError>) -> Result<()> {
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let name = meta::name(object).unwrap_or("");
+        Err(ApiError::invalid(self.resource.group_kind(), name, &errs))
+    }
+
+    /// Upstream's `ValidateObjectMeta`: name (by the kind's rule), namespace, labels,
+    /// annotations, finalizers.
+    fn validate_metadata(&self, object: &Value) -> Vec<FieldError> {
+        let path = Path::new("metadata");
+        let field = |f: &str| meta::field(object, f).unwrap_or("");
+        let mut errs = validation::validate_object_name(
+            field("name"),
+            field("generateName"),
+            name_rule(self.resource),
+            &path,
+        );
+        if self.resource.namespaced {
+            let ns = field("namespace");
+            let ns_path = path.child("namespace");
+            if ns.is_empty() {
+                errs.push(FieldError::required(&ns_path, ""));
+            } else {
+                errs.extend(
+                    validation::name_is_dns_label(ns, false)
+                        .into_iter()
+                        .map(|m| FieldError::invalid(&ns_path, ns, m)),
+                );
+            }
+        }
+        let strings = |key: &str| -> Vec<(String, String)> {
+            object
+                .get("metadata")
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let labels = strings("labels");
+        errs.extend(validation::validate_labels(
+            labels.iter().map(|(k, v)| (k, v)),
+            &path.child("labels"),
+        ));
+        let annotations = strings("annotations");
+        errs.extend(validation::validate_annotations(
+            annotations.iter().map(|(k, v)| (k, v)),
+            &path.child("annotations"),
+        ));
+        let fin_path = path.child("finalizers");
+        for (i, f) in finalizers(object).iter().enumerate() {
+            errs.extend(
+                validation::is_qualified_name(f)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(&fin_path.index(i), f.as_str(), m)),
+            );
+        }
+        errs
+    }
+
+    /// The object an update (or patch, status or scale write) stores, given the current one:
+    /// upstream's `BeforeUpdate` with the resourceVersion check of `GuaranteedUpdate`.
+    /// Returns the object and whether it is a create (PUT of a missing object).
+    fn prepare_update(
+        &self,
+        mut new: Value,
+        old: Option<&Object>,
+        namespace: &str,
+        mode: Mode,
+    ) -> Result<(Value, bool)> {
+        let Some(old) = old else {
+            let object = self.prepare_create(new, namespace)?;
+            self.validate_create(&object)?;
+            return Ok((object, true));
+        };
+        let old_value = old.value();
+        let name = meta::name(old_value).unwrap_or("");
+        let resource = self.resource;
+        Self::check_type(&mut new, &resource.api_version(), resource.kind)?;
+        check_metadata_shape(&new, resource)?;
+        let sent_rv = meta::resource_version(&new).unwrap_or("");
+        let old_rv = old.revision().to_string();
+        if !sent_rv.is_empty() && sent_rv != old_rv {
+            return Err(ApiError::conflict(
+                resource.group_resource(),
+                name,
+                OPTIMISTIC_LOCK_MESSAGE,
+            ));
+        }
+        if mode == Mode::Status {
+            // Everything but status comes from the stored object.
+            let mut object = old_value.clone();
+            match new.get("status") {
+                Some(status) => object["status"] = status.clone(),
+                None => {
+                    if let Some(map) = object.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+            self.invalid(&object, self.strategy.validate_update(&object, old_value))?;
+            return Ok((object, false));
+        }
+        self.set_namespace(&mut new, namespace)?;
+        let mut errs = Vec::new();
+        let old_meta = old_value.get("metadata").and_then(Value::as_object);
+        let old_field = |f: &str| old_meta.and_then(|m| m.get(f)).cloned();
+        {
+            let meta = metadata(&mut new)?;
+            match (meta.get("uid").and_then(Value::as_str), old_field("uid")) {
+                (Some(uid), Some(Value::String(old_uid))) if !uid.is_empty() && uid != old_uid => {
+                    errs.push(FieldError::invalid(
+                        &Path::new("metadata").child("uid"),
+                        uid,
+                        "field is immutable",
+                    ));
+                }
+                _ => {}
+            }
+            // System fields an update can never change.
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                match old_field(field) {
+                    Some(v) => meta.insert(field.into(), v),
+                    None => meta.remove(field),
+                };
+            }
+            meta.insert("resourceVersion".into(), Value::String(old_rv));
+        }
+        if self.owns_status_separately() {
+            match old_value.get("status") {
+                Some(status) => new["status"] = status.clone(),
+                None => {
+                    if let Some(map) = new.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+        }
+        // Upstream defaults while decoding the body, before the strategy prepares it.
+        self.strategy.default(&mut new);
+        self.strategy.prepare_for_update(&mut new, old_value);
+        errs.extend(self.validate_metadata(&new));
+        errs.extend(self.strategy.validate_update(&new, old_value));
+        self.invalid(&new, errs)?;
+        if self.strategy.generation_changes(old_value, &new) {
+            let generation = old_meta
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            metadata(&mut new)?.insert("generation".into(), json!(generation + 1));
+        }
+        Ok((new, false))
+    }
+
+    // ---- the shared write path ----
+
+    /// Writes the object `make` builds from the current one, through `prepare_update`; deletes
+    /// it when the write removed the last finalizer of an object being deleted (upstream's
+    /// `shouldDeleteDuringUpdate`). Returns the stored object and whether it was created.
+    pub(crate) async fn write(
+        &self,
+        scope: &Scope,
+        name: &str,
+        dry_run: bool,
+        allow_create: bool,
+        mode: Mode,
+        make: &mut Make<'_>,
+    ) -> Result<(Object, bool)> {
+        let key = self.key(scope, name)?;
+        let namespace = self.namespace(scope)?.to_string();
+        let mut build = |current: Option<&Object>| -> Result<(Value, bool, bool)> {
+            let new = make(current)?;
+            Self::check_name(&new, name, &namespace)?;
+            let (value, created) = self.prepare_update(new, current, &namespace, mode)?;
+            let delete_now = current.is_some_and(|old| finishes_deletion(old.value(), &value));
+            Ok((value, created, delete_now))
+        };
+        if dry_run {
+            let current = match self.store.get(&key, &StoreGet::default()).await {
+                Ok(o) => Some(o),
+                Err(StorageError::NotFound { .. }) if allow_create => None,
+                Err(e) => return Err(self.storage_error(name, Operation::Get)(e)),
+            };
+            let (value, created, _) = build(current.as_ref())?;
+            let revision = current.as_ref().map_or(0, Object::revision);
+            return Ok((object_at(&key, value, revision)?, created));
+        }
+        let ttl = self.ttl();
+        let mut outcome = (false, false);
+        let written = self
+            .store
+            .guaranteed_update(
+                &key,
+                &Preconditions::default(),
+                allow_create,
+                &mut |current: Option<Object>| -> BoxFuture<'_, _> {
+                    let result = build(current.as_ref()).map(|(value, created, delete_now)| {
+                        outcome = (created, delete_now);
+                        Update { value, ttl }
+                    });
+                    Box::pin(ready(result.map_err(reject)))
+                },
+            )
+            .await
+            .map_err(self.storage_error(name, Operation::Update))?;
+        let (created, delete_now) = outcome;
+        if !delete_now {
+            return Ok((written, created));
+        }
+        let preconditions = Preconditions {
+            uid: meta::uid(written.value()).map(str::to_string),
+            resource_version: Some(written.revision().to_string()),
+        };
+        match self.store.delete(&key, &preconditions, None).await {
+            Ok(gone) => Ok((gone, false)),
+            // Someone else finished the deletion first.
+            Err(StorageError::NotFound { .. }) => Ok((written, false)),
+            Err(e) => Err(self.storage_error(name, Operation::Delete)(e)),
+        }
+    }
+
+    /// Applies a patch to `current` (the stored object with its resourceVersion, so an
+    /// unconditional patch never conflicts).
+    pub(crate) fn apply_patch(current: &Value, patch: &ParsedPatch) -> Result<Value> {
+        let mut doc = current.clone();
+        match patch {
+            ParsedPatch::Json(ops) => {
+                json_patch::patch(&mut doc, ops).map_err(|e| {
+                    // Upstream answers a failed JSON patch with a generic 422 whose cause holds
+                    // the patch library's error; kubectl prints "The request is invalid".
+                    ApiError::new(
+                        422,
+                        Reason::Invalid,
+                        "the server rejected our request due to an error in our request",
+                        Some(StatusDetails {
+                            causes: vec![StatusCause {
+                                cause_type: "UnexpectedServerResponse".into(),
+                                message: e.to_string(),
+                                field: String::new(),
+                            }],
+                            ..StatusDetails::default()
+                        }),
+                    )
+                })?;
+            }
+            ParsedPatch::Merge(patch) => json_patch::merge(&mut doc, patch),
+        }
+        Ok(doc)
+    }
+
+    // ---- lists and watches ----
+
+    /// The storage predicate of a list or watch's selectors; 400 for selectors that do not
+    /// parse or select on a field this resource does not support.
+    fn predicate(&self, options: &ListOptions) -> Result<Predicate> {
+        let labels = match options.label_selector.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            None => LabelSelector::everything(),
+        };
+        let fields = match options.field_selector.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            None => FieldSelector::everything(),
+        };
+        let selectable = self.strategy.selectable_fields();
+        for term in fields.terms() {
+            let f = term.field.as_str();
+            if f != "metadata.name" && f != "metadata.namespace" && !selectable.contains(&f) {
+                return Err(ApiError::bad_request(unsupported_field_label(f)));
+            }
+        }
+        if labels.is_empty() && fields.is_empty() {
+            return Ok(Predicate::everything());
+        }
+        let strategy = self.strategy.clone();
+        Ok(Predicate::new(move |object| {
+            labels.matches(&meta::labels(object))
+                && fields.terms().iter().all(|term| {
+                    let actual = match term.field.as_str() {
+                        "metadata.name" => meta::name(object).unwrap_or("").to_string(),
+                        "metadata.namespace" => meta::namespace(object).unwrap_or("").to_string(),
+                        other => strategy.field_value(object, other).unwrap_or_default(),
+                    };
+                    match term.operator {
+                        FieldOperator::Equals => actual == term.value,
+                        FieldOperator::NotEquals => actual != term.value,
+                    }
+                })
+        }))
+    }
+
+    /// Upstream's `ValidateListOptions` (422 `ListOptions.meta.k8s.io "" is invalid`).
+    fn validate_list_options(options: &ListOptions, watch: bool) -> Result<()> {
+        let rvm = Path::new("resourceVersionMatch");
+        let matched = options.resource_version_match.as_str();
+        let has_continue = options
+            .continue_token
+            .as_deref()
+            .is_some_and(|c| !c.is_empty());
+        let mut errs = Vec::new();
+        if watch {
+            if options.send_initial_events.is_some() && matched != "NotOlderThan" {
+                errs.push(FieldError::forbidden(
+                    &rvm,
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
+            }
+            if !matched.is_empty() {
+                if options.send_initial_events.is_none() {
+                    errs.push(FieldError::forbidden(
+                        &rvm,
+                        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                    ));
+                }
+                if matched != "NotOlderThan" {
+                    errs.push(FieldError::not_supported(&rvm, matched, &["NotOlderThan"]));
+                }
+                if has_continue {
+                    errs.push(FieldError::forbidden(
+                        &rvm,
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
+                }
+            }
+        } else {
+            if !matched.is_empty() {
+                if options.resource_version.is_empty() {
+                    errs.push(FieldError::forbidden(
+                        &rvm,
+                        "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                    ));
+                }
+                if has_continue {
+                    errs.push(FieldError::forbidden(
+                        &rvm,
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
+                }
+                if matched != "Exact" && matched != "NotOlderThan" {
+                    errs.push(FieldError::not_supported(
+                        &rvm,
+                        matched,
+                        &["Exact", "NotOlderThan", ""],
+                    ));
+                }
+                if matched == "Exact" && options.resource_version == "0" {
+                    errs.push(FieldError::forbidden(
+                        &rvm,
+                        "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                    ));
+                }
+            }
+            if options.send_initial_events.is_some() {
+                errs.push(FieldError::forbidden(
+                    &Path::new("sendInitialEvents"),
+                    "sendInitialEvents is forbidden for list",
+                ));
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(
+                GroupKind::new(META_GROUP, "ListOptions"),
+                "",
+                &errs,
+            ))
+        }
+    }
+
+    // ---- deletion ----
+
+    /// The deletion of `current` as upstream's `BeforeDelete` and
+    /// `updateForGracefulDeletionAndFinalizers` decide it: `None` deletes now, `Some` is the
+    /// object to store instead (with `deletionTimestamp`) and whether a grace period holds it.
+    fn plan_delete(
+        &self,
+        current: &Object,
+        options: &DeleteOptions,
+    ) -> Result<Option<(Value, bool)>> {
+        let value = current.value();
+        let name = meta::name(value).unwrap_or("");
+        check_delete_preconditions(self.resource, name, current, options)?;
+        let mut object = value.clone();
+        // Negative grace periods count as one second on the delete path, as upstream.
+        let requested = options
+            .grace_period_seconds
+            .map(|g| if g < 0 { 1 } else { g });
+        let meta_i64 = |o: &Value, f: &str| {
+            o.get("metadata")
+                .and_then(|m| m.get(f))
+                .and_then(Value::as_i64)
+        };
+        let mut graceful = false;
+        let mut pending_graceful = false;
+        if let Some(timestamp) = meta::field(value, "deletionTimestamp") {
+            match (meta_i64(value, "deletionGracePeriodSeconds"), requested) {
+                // Only a shorter grace period may be given to an object already being deleted.
+                (Some(current_grace), Some(period))
+                    if current_grace > 0 && period < current_grace =>
+                {
+                    let shortened = timestamp
+                        .parse::<jiff::Timestamp>()
+                        .ok()
+                        .and_then(|t| {
+                            t.checked_add(jiff::SignedDuration::from_secs(period - current_grace))
+                                .ok()
+                        })
+                        .map_or_else(|| now(period), format_time);
+                    let meta = metadata(&mut object)?;
+                    meta.insert("deletionTimestamp".into(), Value::String(shortened));
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(period));
+                    graceful = true;
+                }
+                (Some(current_grace), _) if current_grace > 0 => pending_graceful = true,
+                _ => {}
+            }
+        } else if let Some(default) = self.strategy.default_grace_period_seconds(value) {
+            // A strategy's 0 is a verdict, not a default: an unscheduled or finished pod goes
+            // at once whatever the client asked (upstream's CheckGracefulDelete).
+            let period = if default == 0 {
+                0
+            } else {
+                requested.unwrap_or(default)
+            };
+            if period > 0 {
+                let meta = metadata(&mut object)?;
+                meta.insert("deletionTimestamp".into(), Value::String(now(period)));
+                meta.insert("deletionGracePeriodSeconds".into(), json!(period));
+                bump_generation(meta);
+                graceful = true;
+            }
+        }
+        if pending_graceful {
+            return Ok(Some((object, true)));
+        }
+        let gc_finalizers =
+            gc_finalizers(&finalizers(value), options.propagation_policy.as_deref());
+        if let Some(new) = &gc_finalizers {
+            metadata(&mut object)?.insert("finalizers".into(), json!(new));
+        }
+        if graceful {
+            return Ok(Some((object, true)));
+        }
+        if finalizers(&object).is_empty() {
+            return Ok(None);
+        }
+        // Finalizers hold the object: mark it as deleting (upstream's `markAsDeleting`).
+        let meta = metadata(&mut object)?;
+        if !meta.contains_key("deletionTimestamp") {
+            bump_generation(meta);
+            meta.insert("deletionTimestamp".into(), Value::String(now(0)));
+        }
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        Ok(Some((object, false)))
+    }
+
+    /// Deletes one object (see [`Rest::delete`]).
+    async fn delete_one(
+        &self,
+        scope: &Scope,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Deleted> {
+        let key = self.key(scope, name)?;
+        let current = self.current(scope, name).await?;
+        let plan = self.plan_delete(&current, options)?;
+        if options.dry_run {
+            return Ok(match plan {
+                None => Deleted::Gone(current),
+                Some((value, graceful)) => Deleted::Pending {
+                    object: object_at(&key, value, current.revision())?,
+                    graceful,
+                },
+            });
+        }
+        let preconditions = Preconditions {
+            uid: options.precondition_uid.clone(),
+            resource_version: options.precondition_resource_version.clone(),
+        };
+        if plan.is_some() {
+            let mut held = None;
+            let written = self
+                .store
+                .guaranteed_update(
+                    &key,
+                    &preconditions,
+                    false,
+                    &mut |current: Option<Object>| -> BoxFuture<'_, _> {
+                        let result = match current {
+                            Some(current) => self.plan_delete(&current, options),
+                            None => Err(ApiError::not_found(self.resource.group_resource(), name)),
+                        };
+                        let result = match result {
+                            Ok(Some((value, graceful))) => {
+                                held = Some(graceful);
+                                Ok(Update {
+                                    value,
+                                    ttl: self.ttl(),
+                                })
+                            }
+                            Ok(None) => Err(reject(DELETE_NOW.clone())),
+                            Err(e) => Err(reject(e)),
+                        };
+                        Box::pin(ready(result))
+                    },
+                )
+                .await;
+            match written {
+                Ok(object) => {
+                    return Ok(Deleted::Pending {
+                        object,
+                        graceful: held.unwrap_or(false),
+                    });
+                }
+                // The object changed under us and may now be deleted at once.
+                Err(StorageError::Rejected(e)) if is_delete_now(&e) => {}
+                Err(e) => return Err(self.storage_error(name, Operation::Delete)(e)),
+            }
+        }
+        self.store
+            .delete(&key, &preconditions, None)
+            .await
+            .map(Deleted::Gone)
+            .map_err(self.storage_error(name, Operation::Delete))
+    }
+}
+
+/// The sentinel an update function returns to say "delete at once instead".
+static DELETE_NOW: std::sync::LazyLock<ApiError> =
+    std::sync::LazyLock::new(|| ApiError::internal("rkube: delete now"));
+
+fn is_delete_now(err: &rkube_storage::BoxError) -> bool {
+    err.downcast_ref::<ApiError>() == Some(&*DELETE_NOW)
+}
+
+/// A patch body, parsed once before the write loop.
+#[derive(Debug)]
+pub(crate) enum ParsedPatch {
+    /// RFC 6902 operations.
+    Json(Vec<json_patch::PatchOperation>),
+    /// An RFC 7386 merge patch (also a strategic merge patch that has no arrays or directives).
+    Merge(Value),
+}
+
+impl ParsedPatch {
+    /// Parses a patch of `patch_type`; 400 for a body that does not parse, 415 for what is not
+    /// served yet.
+    pub(crate) fn parse(patch_type: PatchType, body: &[u8]) -> Result<Self> {
+        let json = |body: &[u8]| {
+            serde_json::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(e.to_string()))
+        };
+        match patch_type {
+            PatchType::Json => {
+                let ops: json_patch::Patch = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                Ok(ParsedPatch::Json(ops.0))
+            }
+            PatchType::Merge => {
+                let patch = json(body)?;
+                if !patch.is_object() {
+                    return Err(ApiError::bad_request(
+                        "json: cannot unmarshal a non-object merge patch into an object",
+                    ));
+                }
+                Ok(ParsedPatch::Merge(patch))
+            }
+            // Until the real strategic merge patch lands, SMP is accepted only where it means
+            // exactly what a merge patch means: no lists (merged by key in SMP, replaced in a
+            // merge patch) and no `$patch`/`$retainKeys`/`$setElementOrder` directives.
+            PatchType::StrategicMerge => {
+                let patch = json(body)?;
+                if !patch.is_object() || has_arrays_or_directives(&patch) {
+                    return Err(ApiError::new(
+                        415,
+                        Reason::UnsupportedMediaType,
+                        "strategic merge patches with lists or $-directives are not supported yet; \
+                         use application/merge-patch+json or application/json-patch+json",
+                        None,
+                    ));
+                }
+                Ok(ParsedPatch::Merge(patch))
+            }
+            PatchType::Apply => Err(ApiError::new(
+                415,
+                Reason::UnsupportedMediaType,
+                "server-side apply (application/apply-patch+yaml) is not supported yet; \
+                 use application/merge-patch+json or application/json-patch+json",
+                None,
+            )),
+        }
+    }
+}
+
+fn has_arrays_or_directives(value: &Value) -> bool {
+    match value {
+        Value::Array(_) => true,
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.starts_with('$') || has_arrays_or_directives(v)),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Rest for GenericRest {
+    fn resource(&self) -> &'static Resource {
+        self.resource
+    }
+
+    async fn create(
+        &self,
+        scope: &Scope,
+        object: Value,
+        options: &CreateOptions,
+    ) -> Result<Answer<Object>> {
+        let namespace = self.namespace(scope)?.to_string();
+        let mut object = self.prepare_create(object, &namespace)?;
+        let generate_from = (meta::name(&object).unwrap_or("").is_empty())
+            .then(|| {
+                meta::field(&object, "generateName")
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .filter(|g| !g.is_empty());
+        let scope = Scope {
+            namespace: Some(namespace),
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(base) = &generate_from {
+                let name = validation::generate_name(base);
+                metadata(&mut object)?.insert("name".into(), Value::String(name));
+            }
+            self.validate_create(&object)?;
+            let name = meta::name(&object).unwrap_or("").to_string();
+            let key = self.key(&scope, &name)?;
+            let warnings = self.strategy.warnings(&object);
+            let result = if options.dry_run {
+                match self.store.get(&key, &StoreGet::default()).await {
+                    Ok(_) => Err(StorageError::AlreadyExists { key: key.clone() }),
+                    Err(StorageError::NotFound { .. }) => object_at(&key, object.clone(), 0)
+                        .map_err(|e| StorageError::Rejected(reject(e))),
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.store.create(&key, object.clone(), self.ttl()).await
+            };
+            return match result {
+                Ok(created) => Ok(Answer {
+                    value: created,
+                    warnings,
+                }),
+                Err(StorageError::AlreadyExists { .. }) if generate_from.is_some() => {
+                    if attempt < GENERATE_NAME_ATTEMPTS {
+                        continue;
+                    }
+                    Err(ApiError::generate_name_conflict(
+                        self.resource.group_resource(),
+                        &name,
+                        1,
+                    ))
+                }
+                Err(e) => Err(self.storage_error(&name, Operation::Create)(e)),
+            };
+        }
+    }
+
+    async fn get(&self, scope: &Scope, name: &str, options: &GetOptions) -> Result<Object> {
+        let key = self.key(scope, name)?;
+        let at = read_at(&options.resource_version)?;
+        self.store
+            .get(&key, &StoreGet { at })
+            .await
+            .map_err(self.storage_error(name, Operation::Get))
+    }
+
+    async fn list(&self, scope: &Scope, options: &ListOptions) -> Result<ObjectList> {
+        Self::validate_list_options(options, false)?;
+        let continue_token = options.continue_token.clone().filter(|c| !c.is_empty());
+        let rv = options.resource_version.as_str();
+        if continue_token.is_some() && !rv.is_empty() && rv != "0" {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
+        let at = match (read_at(rv)?, options.resource_version_match.as_str()) {
+            (ReadAt::NotOlderThan(n), "Exact") => ReadAt::Exact(n),
+            (at, _) => at,
+        };
+        let store_options = StoreList {
+            at,
+            predicate: self.predicate(options)?,
+            limit: options.limit.filter(|&l| l > 0).map(|l| l as usize),
+            continue_token: continue_token.clone(),
+        };
+        let prefix = self.list_prefix(scope.namespace.as_deref());
+        self.store
+            .list(&prefix, &store_options)
+            .await
+            .map_err(|e| list_error(e, self.resource, continue_token.as_deref()))
+    }
+
+    async fn watch(&self, scope: &Scope, options: &ListOptions) -> Result<WatchStream> {
+        Self::validate_list_options(options, true)?;
+        let rv = options.resource_version.as_str();
+        let send_initial = options.send_initial_events;
+        let (start, legacy_initial) = match rv {
+            "" => (WatchStart::Latest, true),
+            "0" => (WatchStart::Any, true),
+            n => (WatchStart::At(parse_revision(n)?), false),
+        };
+        let initial_events = send_initial.unwrap_or(legacy_initial);
+        let watch_options = WatchOptions {
+            start,
+            initial_events,
+            // Upstream sends the end-of-initial-events bookmark only to watchers that asked for
+            // bookmarks; without them the initial events simply flow into the live ones.
+            initial_events_end: send_initial == Some(true) && options.allow_watch_bookmarks,
+            bookmarks: options.allow_watch_bookmarks,
+            predicate: self.predicate(options)?,
+        };
+        let prefix = self.list_prefix(scope.namespace.as_deref());
+        self.store
+            .watch(&prefix, &watch_options)
+            .await
+            .map_err(self.storage_error("", Operation::Watch))
+    }
+
+    async fn update(
+        &self,
+        scope: &Scope,
+        name: &str,
+        object: Value,
+        options: &UpdateOptions,
+    ) -> Result<Answer<(Object, bool)>> {
+        // The body must name the object of the URL, whether or not it exists (upstream checks
+        // before touching storage).
+        Self::check_name(&object, name, self.namespace(scope)?)?;
+        let allow_create = self.strategy.allow_create_on_update();
+        let (object, created) = self
+            .write(
+                scope,
+                name,
+                options.dry_run,
+                allow_create,
+                Mode::Main,
+                &mut |_| Ok(object.clone()),
+            )
+            .await?;
+        let warnings = self.strategy.warnings(object.value());
+        Ok(Answer {
+            value: (object, created),
+            warnings,
+        })
+    }
+
+    async fn patch(
+        &self,
+        scope: &Scope,
+        name: &str,
+        patch_type: PatchType,
+        patch: &[u8],
+        options: &PatchOptions,
+    ) -> Result<Answer<Object>> {
+        let patch = ParsedPatch::parse(patch_type, patch)?;
+        let (object, _) = self
+            .write(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                Mode::Main,
+                &mut |current| {
+                    let current = current
+                        .ok_or_else(|| ApiError::not_found(self.resource.group_resource(), name))?;
+                    Self::apply_patch(current.value(), &patch)
+                },
+            )
+            .await?;
+        let warnings = self.strategy.warnings(object.value());
+        Ok(Answer {
+            value: object,
+            warnings,
+        })
+    }
+
+    async fn delete(
+        &self,
+        scope: &Scope,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Answer<Deleted>> {
+        validate_delete_options(options)?;
+        self.delete_one(scope, name, options).await.map(Answer::new)
+    }
+
+    async fn delete_collection(
+        &self,
+        scope: &Scope,
+        delete: &DeleteOptions,
+        list: &ListOptions,
+    ) -> Result<ObjectList> {
+        validate_delete_options(delete)?;
+        let listed = self.list(scope, list).await?;
+        let mut items = Vec::with_capacity(listed.items.len());
+        for object in &listed.items {
+            let name = meta::name(object.value()).unwrap_or("");
+            let object_scope = Scope {
+                namespace: meta::namespace(object.value()).map(str::to_string),
+            };
+            match self.delete_one(&object_scope, name, delete).await {
+                Ok(Deleted::Gone(o)) | Ok(Deleted::Pending { object: o, .. }) => items.push(o),
+                // Deleted meanwhile by someone else: upstream ignores it too.
+                Err(e) if e.code() == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ObjectList { items, ..listed })
+    }
+}
+
+/// The `status` subresource of a [`GenericRest`]: reads the whole object, writes only its
+/// `status`.
+#[derive(Debug)]
+pub struct StatusRest {
+    parent: Arc<GenericRest>,
+}
+
+impl StatusRest {
+    /// The status subresource of `parent`.
+    pub fn new(parent: Arc<GenericRest>) -> Self {
+        StatusRest { parent }
+    }
+}
+
+#[async_trait]
+impl Rest for StatusRest {
+    fn resource(&self) -> &'static Resource {
+        self.parent.resource
+    }
+
+    async fn get(&self, scope: &Scope, name: &str, options: &GetOptions) -> Result<Object> {
+        self.parent.get(scope, name, options).await
+    }
+
+    async fn update(
+        &self,
+        scope: &Scope,
+        name: &str,
+        object: Value,
+        options: &UpdateOptions,
+    ) -> Result<Answer<(Object, bool)>> {
+        GenericRest::check_name(&object, name, self.parent.namespace(scope)?)?;
+        let (object, _) = self
+            .parent
+            .write(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                Mode::Status,
+                &mut |_| Ok(object.clone()),
+            )
+            .await?;
+        Ok(Answer::new((object, false)))
+    }
+
+    async fn patch(
+        &self,
+        scope: &Scope,
+        name: &str,
+        patch_type: PatchType,
+        patch: &[u8],
+        options: &PatchOptions,
+    ) -> Result<Answer<Object>> {
+        let patch = ParsedPatch::parse(patch_type, patch)?;
+        let resource = self.parent.resource;
+        let (object, _) = self
+            .parent
+            .write(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                Mode::Status,
+                &mut |current| {
+                    let current = current
+                        .ok_or_else(|| ApiError::not_found(resource.group_resource(), name))?;
+                    GenericRest::apply_patch(current.value(), &patch)
+                },
+            )
+            .await?;
+        Ok(Answer::new(object))
+    }
+}
+
+// ---- helpers ----
+
+/// `metadata` of an object already checked to be a JSON object.
+pub(crate) fn metadata(object: &mut Value) -> Result<&mut Map<String, Value>> {
+    meta::metadata_mut(object).ok_or_else(|| {
+        ApiError::bad_request("the object provided is unrecognized: metadata must be an object")
+    })
+}
+
+/// An [`Object`] for an answer that was not stored (dry run) at `revision`.
+pub(crate) fn object_at(key: &str, value: Value, revision: Revision) -> Result<Object> {
+    Object::new(key, value, revision).map_err(ApiError::internal)
+}
+
+/// A decode failure worded as upstream's (`ConfigMap in version "v1" cannot be handled as a
+/// ConfigMap: ...`).
+fn decode_error(kind: &str, api_version: &str, problem: &str) -> ApiError {
+    let version = api_version.rsplit('/').next().unwrap_or(api_version);
+    ApiError::bad_request(format!(
+        "{kind} in version {version:?} cannot be handled as a {kind}: {problem}"
+    ))
+}
+
+/// Types of the metadata fields the generic path reads, which a typed decoder would enforce.
+fn check_metadata_shape(object: &Value, resource: &Resource) -> Result<()> {
+    let Some(meta) = object.get("metadata").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    let bad = |what: &str| {
+        Err(decode_error(
+            resource.kind,
+            &resource.api_version(),
+            &format!("json: cannot unmarshal {what} of type ObjectMeta"),
+        ))
+    };
+    for field in [
+        "name",
+        "generateName",
+        "namespace",
+        "uid",
+        "resourceVersion",
+    ] {
+        if meta
+            .get(field)
+            .is_some_and(|v| !v.is_string() && !v.is_null())
+        {
+            return bad(&format!("into Go struct field metadata.{field}"));
+        }
+    }
+    for field in ["labels", "annotations"] {
+        match meta.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) if m.values().all(|v| v.is_string() || v.is_null()) => {}
+            Some(_) => return bad(&format!("into Go struct field metadata.{field}")),
+        }
+    }
+    match meta.get("finalizers") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(()),
+        Some(_) => bad("into Go struct field metadata.finalizers"),
+    }
+}
+
+/// `metadata.finalizers`.
+fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether writing `new` over `old` finishes a deletion: the last finalizer went away from an
+/// object whose deletion waits only for finalizers (grace period 0).
+fn finishes_deletion(old: &Value, new: &Value) -> bool {
+    let grace = old
+        .get("metadata")
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64);
+    finalizers(new).is_empty()
+        && !finalizers(old).is_empty()
+        && meta::field(old, "deletionTimestamp").is_some()
+        && grace == Some(0)
+}
+
+fn bump_generation(meta: &mut Map<String, Value>) {
+    if let Some(g) = meta
+        .get("generation")
+        .and_then(Value::as_i64)
+        .filter(|&g| g > 0)
+    {
+        meta.insert("generation".into(), json!(g + 1));
+    }
+}
+
+/// The garbage-collection finalizers a delete with `policy` leaves (upstream's
+/// `deletionFinalizersForGarbageCollection`); `None` when they do not change.
+fn gc_finalizers(current: &[String], policy: Option<&str>) -> Option<Vec<String>> {
+    let (orphan, foreground) = match policy {
+        Some("Orphan") => (true, false),
+        Some("Foreground") => (false, true),
+        Some(_) => (false, false),
+        // No policy: the finalizers already on the object decide.
+        None => return None,
+    };
+    let mut new: Vec<String> = current
+        .iter()
+        .filter(|f| *f != FINALIZER_ORPHAN && *f != FINALIZER_FOREGROUND)
+        .cloned()
+        .collect();
+    if orphan {
+        new.push(FINALIZER_ORPHAN.into());
+    }
+    if foreground {
+        new.push(FINALIZER_FOREGROUND.into());
+    }
+    let same = new.len() == current.len() && new.iter().all(|f| current.contains(f));
+    (!same).then_some(new)
+}
+
+/// Upstream's early precondition check in `BeforeDelete`, worded as it is (naming the kind).
+fn check_delete_preconditions(
+    resource: &Resource,
+    name: &str,
+    current: &Object,
+    options: &DeleteOptions,
+) -> Result<()> {
+    let gr = rkube_api::resources::GroupResource::new(resource.group, resource.kind);
+    let value = current.value();
+    if let Some(uid) = &options.precondition_uid {
+        let actual = meta::uid(value).unwrap_or("");
+        if uid != actual {
+            return Err(ApiError::conflict(
+                gr,
+                name,
+                format!(
+                    "the UID in the precondition ({uid}) does not match the UID in record ({actual}). The object might have been deleted and then recreated"
+                ),
+            ));
+        }
+    }
+    if let Some(rv) = &options.precondition_resource_version {
+        let actual = current.revision().to_string();
+        if *rv != actual {
+            return Err(ApiError::conflict(
+                gr,
+                name,
+                format!(
+                    "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({actual}). The object might have been modified"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's `ValidateDeleteOptions` (422 `DeleteOptions.meta.k8s.io "" is invalid`).
+fn validate_delete_options(options: &DeleteOptions) -> Result<()> {
+    match options.propagation_policy.as_deref() {
+        None | Some("Orphan" | "Background" | "Foreground") => Ok(()),
+        Some(other) => Err(ApiError::invalid(
+            GroupKind::new(META_GROUP, "DeleteOptions"),
+            "",
+            &[FieldError::not_supported(
+                &Path::new("propagationPolicy"),
+                other,
+                &["Foreground", "Background", "Orphan"],
+            )],
+        )),
+    }
+}
+
+/// The name rule of a resource (upstream's per-kind `ValidateXName`).
+fn name_rule(resource: &Resource) -> validation::NameValidator {
+    match (resource.group, resource.plural) {
+        ("", "namespaces") => validation::name_is_dns_label,
+        ("", "services") => validation::name_is_dns1035_label,
+        ("rbac.authorization.k8s.io", _) => path_segment_name,
+        _ => validation::name_is_dns_subdomain,
+    }
+}
+
+/// RBAC objects only need names that work as a URL path segment.
+fn path_segment_name(name: &str, _prefix: bool) -> Vec<String> {
+    validation::is_valid_path_segment_name(name)
+}
+
+/// A resourceVersion as a revision; 400 for anything else.
+fn parse_revision(rv: &str) -> Result<Revision> {
+    rkube_storage::revision::parse_resource_version(rv).map_err(|_| invalid_resource_version(rv))
+}
+
+/// The read semantics of a get or list's `resourceVersion`.
+fn read_at(rv: &str) -> Result<ReadAt> {
+    Ok(match rv {
+        "" => ReadAt::Latest,
+        "0" => ReadAt::Any,
+        n => ReadAt::NotOlderThan(parse_revision(n)?),
+    })
+}
+
+/// Now plus `offset_seconds`, as Kubernetes writes times (RFC 3339, seconds, UTC, `Z`).
+fn now(offset_seconds: i64) -> String {
+    let t = jiff::Timestamp::now();
+    format_time(
+        t.checked_add(jiff::SignedDuration::from_secs(offset_seconds))
+            .unwrap_or(t),
+    )
+}
+
+fn format_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smp_without_lists_is_a_merge_patch() {
+        let ok = ParsedPatch::parse(PatchType::StrategicMerge, br#"{"data":{"a":"b"}}"#);
+        assert!(matches!(ok, Ok(ParsedPatch::Merge(_))));
+        for body in [
+            &br#"{"spec":{"containers":[{"name":"a"}]}}"#[..],
+            br#"{"metadata":{"$patch":"replace"}}"#,
+        ] {
+            let err = ParsedPatch::parse(PatchType::StrategicMerge, body).unwrap_err();
+            assert_eq!(err.code(), 415);
+        }
+        assert_eq!(
+            ParsedPatch::parse(PatchType::Apply, b"{}")
+                .unwrap_err()
+                .code(),
+            415
+        );
+    }
+
+    #[test]
+    fn gc_finalizers_follow_the_policy() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(gc_finalizers(&f(&["a"]), None), None);
+        assert_eq!(
+            gc_finalizers(&f(&["a"]), Some("Orphan")),
+            Some(f(&["a", "orphan"]))
+        );
+        assert_eq!(
+            gc_finalizers(&f(&["orphan"]), Some("Foreground")),
+            Some(f(&["foregroundDeletion"]))
+        );
+        assert_eq!(
+            gc_finalizers(&f(&["orphan"]), Some("Background")),
+            Some(f(&[]))
+        );
+        assert_eq!(gc_finalizers(&f(&["a"]), Some("Background")), None);
+    }
+
+    #[test]
+    fn times_are_rfc3339_seconds_utc() {
+        let t = now(0);
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z'));
+    }
+}

@@ -1,7 +1,30 @@
 //! # Layout
 //! The Kubernetes API over HTTP, in front of [`rkube_registry`].
 //!
+//! A request flows: [`router`] (one axum dispatcher) -> [`request_info`] (verb, group, version,
+//! resource, namespace, name, subresource, as upstream's `RequestInfoFactory`) -> discovery
+//! (`discovery`: `/api`, `/apis`, resource lists, aggregated discovery) or the resource's
+//! [`rkube_registry::Rest`], found through the [`Resolver`] -> a verb handler (`handlers`),
+//! which decodes query options (`options`, upstream's checks and messages) and bodies
+//! (JSON/YAML, 3 MiB limit), calls the registry, and encodes the answer in the negotiated form
+//! (`negotiate`: `Accept` with q-values; JSON, YAML, and the `as=` transformations in
+//! `as_table`: Table, PartialObjectMetadata[List]). Watches stream newline-delimited frames
+//! built from each event's shared bytes (`watch`). Every failure leaves as an upstream `Status`
+//! (`response`).
+//!
 //! - [`table`]: upstream's printer columns for every built-in resource (`kubectl get` output),
-//!   as `meta.k8s.io/v1` Table column definitions and row cells.
+//!   as `meta.k8s.io/v1` Table column definitions and row cells; `as_table` builds the Table
+//!   objects around them.
 
+mod as_table;
+mod discovery;
+mod handlers;
+mod negotiate;
+mod options;
+pub mod request_info;
+mod response;
+mod router;
 pub mod table;
+mod watch;
+
+pub use router::{Resolver, router};

@@ -564,6 +564,40 @@ pub fn kubectls() -> Vec<Kubectl> {
     found
 }
 
+/// Every fixed-version kubectl, failing if a required one is missing or none is found.
+pub fn all_kubectls() -> Vec<Kubectl> {
+    let clients = kubectls();
+    for required in required_kubectls() {
+        assert!(
+            clients.iter().any(|k| k.version == required),
+            "kubectl {required} is required but missing (scripts/test fetches it); found {clients:?}"
+        );
+    }
+    assert!(
+        !clients.is_empty(),
+        "no fixed-version kubectl found: run scripts/test, or set RKUBE_E2E_KUBECTL_1_NN=/path"
+    );
+    clients
+}
+
+/// The kubectls the API must serve as kube-apiserver 1.34 does: 1.33 and newer (the server's
+/// supported skew), at least one of them.
+pub fn api_kubectls() -> Vec<Kubectl> {
+    let clients: Vec<Kubectl> = all_kubectls()
+        .into_iter()
+        .filter(|k| {
+            let minor = k
+                .version
+                .split('.')
+                .nth(1)
+                .and_then(|m| m.parse::<u32>().ok());
+            minor.is_some_and(|m| m >= 33)
+        })
+        .collect();
+    assert!(!clients.is_empty(), "no kubectl 1.33 or newer found");
+    clients
+}
+
 /// The kubectl versions the run requires (`RKUBE_E2E_REQUIRE_KUBECTL`).
 pub fn required_kubectls() -> Vec<String> {
     std::env::var(REQUIRE_KUBECTL_ENV)

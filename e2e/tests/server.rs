@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rkube_e2e::{ClientFiles, Cluster, Exit, curl, kubectls, required_kubectls, run_to_exit};
+use rkube_e2e::{ClientFiles, Cluster, Exit, all_kubectls, curl, run_to_exit};
 
 /// What upstream answers for a path nothing serves, byte for byte.
 const NOT_FOUND_STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#;
@@ -17,22 +17,6 @@ const ANONYMOUS_API_FORBIDDEN: &str = r#"{"kind":"Status","apiVersion":"v1","met
 
 /// What upstream answers a client certificate it cannot verify, byte for byte.
 const UNAUTHORIZED_STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
-
-/// Every fixed-version kubectl, failing if a required one is missing or none is found.
-fn all_kubectls() -> Vec<rkube_e2e::Kubectl> {
-    let clients = kubectls();
-    for required in required_kubectls() {
-        assert!(
-            clients.iter().any(|k| k.version == required),
-            "kubectl {required} is required but missing (scripts/test fetches it); found {clients:?}"
-        );
-    }
-    assert!(
-        !clients.is_empty(),
-        "no fixed-version kubectl found: run scripts/test, or set RKUBE_E2E_KUBECTL_1_NN=/path"
-    );
-    clients
-}
 
 fn assert_no_panic(exit: &Exit) {
     assert!(

@@ -63,6 +63,21 @@ pub async fn ensure_defaults(registry: &Registry, config: &BootstrapConfig) -> R
         let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         ensure(registry, resource("", "namespaces")?, None, object, &[]).await?;
     }
+    // The default ServiceCIDR upstream 1.33+ keeps as an object, before the first Service.
+    let cidr = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": "kubernetes"},
+        "spec": {"cidrs": [crate::service_ips::ServiceCidr::DEFAULT.to_string()]},
+    });
+    ensure(
+        registry,
+        resource("networking.k8s.io", "servicecidrs")?,
+        None,
+        cidr,
+        &[],
+    )
+    .await?;
     let port = i64::from(config.port);
     let service_ip = config.service_ip.to_string();
     let service = json!({

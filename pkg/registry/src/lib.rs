@@ -12,7 +12,8 @@
 //! - [`generic`]: [`GenericRest`], `Rest` for any stored resource (metadata rules, uid,
 //!   generateName, generation, resourceVersion checks, patches, finalizers, graceful
 //!   deletion, dry run), and [`StatusRest`], its `status` subresource; [`scale`]:
-//!   [`ScaleRest`], the `autoscaling/v1` Scale of workloads.
+//!   [`ScaleRest`], the `autoscaling/v1` Scale of workloads; [`service_ips`]: Services'
+//!   ClusterIP allocation, one `IPAddress` object per address as upstream 1.33+.
 //! - [`errors`]: the one conversion of `StorageError` into the `ApiError` clients see.
 //! - [`registry`]: [`Registry`], every stored resource's handlers over one store, with one
 //!   watch cache per storage prefix; [`bootstrap`]: the default namespaces and the
@@ -29,6 +30,7 @@ pub mod kinds;
 pub mod registry;
 pub mod rest;
 pub mod scale;
+pub mod service_ips;
 pub mod strategy;
 
 pub use bootstrap::{BootstrapConfig, ensure_defaults};

@@ -12,6 +12,7 @@ use crate::generic::{GenericRest, StatusRest};
 use crate::kinds::strategy_for;
 use crate::rest::Rest;
 use crate::scale::ScaleRest;
+use crate::service_ips::{ServiceCidr, ServiceRest};
 
 /// The REST handlers of one resource.
 struct Entry {
@@ -43,6 +44,7 @@ impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Registry {
         let mut caches: HashMap<&'static str, Arc<Cacher>> = HashMap::new();
         let mut entries = HashMap::new();
+        let mut generic: HashMap<(&'static str, &'static str), Arc<GenericRest>> = HashMap::new();
         for resource in resources::all() {
             let Some(prefix) = resource.storage_prefix else {
                 continue;
@@ -65,6 +67,7 @@ impl Registry {
                 continue;
             };
             let rest = Arc::new(rest);
+            generic.insert((resource.group, resource.plural), rest.clone());
             let status = resource
                 .subresource("status")
                 .map(|_| Arc::new(StatusRest::new(rest.clone())) as Arc<dyn Rest>);
@@ -80,6 +83,18 @@ impl Registry {
                     scale,
                 },
             );
+        }
+        // Services allocate their ClusterIPs as IPAddress objects.
+        if let (Some(services), Some(addresses)) = (
+            generic.get(&("", "services")),
+            generic.get(&("networking.k8s.io", "ipaddresses")),
+        ) && let Some(entry) = entries.get_mut(&("", "v1", "services"))
+        {
+            entry.main = Arc::new(ServiceRest::new(
+                services.clone(),
+                addresses.clone(),
+                ServiceCidr::DEFAULT,
+            ));
         }
         Registry {
             entries,

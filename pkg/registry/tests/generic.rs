@@ -788,6 +788,16 @@ async fn bootstrap_is_idempotent() {
         .await
         .unwrap();
     ensure_defaults(&registry, &config).await.unwrap();
+    let cidr = rest(&registry, "networking.k8s.io", "servicecidrs")
+        .get(&Scope::default(), "kubernetes", &GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(cidr.value()["spec"]["cidrs"], json!(["10.43.0.0/16"]));
+    let first = rest(&registry, "networking.k8s.io", "ipaddresses")
+        .get(&Scope::default(), "10.43.0.1", &GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.value()["spec"]["parentRef"]["name"], "kubernetes");
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         namespaces
             .get(&Scope::default(), name, &GetOptions::default())
@@ -870,4 +880,85 @@ async fn pods_are_deleted_gracefully_only_once_scheduled() {
         }
         other => panic!("a scheduled pod waits for its grace period: {other:?}"),
     }
+}
+
+fn service(name: &str, cluster_ip: Option<&str>) -> Value {
+    let mut svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+        "spec": {"ports": [{"port": 80}]}});
+    if let Some(ip) = cluster_ip {
+        svc["spec"]["clusterIP"] = json!(ip);
+    }
+    svc
+}
+
+/// Services get a ClusterIP from 10.43.0.0/16, recorded as an IPAddress object naming them;
+/// an address taken or outside the range is refused as upstream words it, and a deleted
+/// Service gives its address back.
+#[tokio::test]
+async fn services_allocate_and_release_cluster_ips() {
+    let registry = registry().await;
+    let services = rest(&registry, "", "services");
+    let addresses = rest(&registry, "networking.k8s.io", "ipaddresses");
+    let scope = ns("default");
+    let web = create(&services, &scope, service("web", None)).await;
+    let ip = web.value()["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ip.starts_with("10.43.") && ip != "10.43.0.1", "{ip}");
+    assert_eq!(web.value()["spec"]["clusterIPs"], json!([ip]));
+    let record = addresses
+        .get(&Scope::default(), &ip, &GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        record.value()["spec"]["parentRef"],
+        json!({"group": "", "resource": "services", "namespace": "default", "name": "web"})
+    );
+
+    let taken = services
+        .create(
+            &scope,
+            service("copy", Some(&ip)),
+            &CreateOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), 422);
+    assert!(
+        taken.message().contains(&format!(
+            "failed to allocate IP {ip}: provided IP is already allocated"
+        )),
+        "{}",
+        taken.message()
+    );
+    let outside = services
+        .create(
+            &scope,
+            service("far", Some("192.168.1.1")),
+            &CreateOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        outside
+            .message()
+            .contains("is not in the valid range. The range of valid IPs is 10.43.0.0/16"),
+        "{}",
+        outside.message()
+    );
+    let headless = create(&services, &scope, service("headless", Some("None"))).await;
+    assert_eq!(headless.value()["spec"]["clusterIP"], "None");
+
+    services
+        .delete(&scope, "web", &DeleteOptions::default())
+        .await
+        .unwrap();
+    let released = addresses
+        .get(&Scope::default(), &ip, &GetOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(released.code(), 404);
+    let reused = create(&services, &scope, service("again", Some(&ip))).await;
+    assert_eq!(reused.value()["spec"]["clusterIP"], json!(ip));
 }

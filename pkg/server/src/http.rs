@@ -31,12 +31,17 @@ use crate::version;
 /// How long a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The server's routes, behind the gate.
-pub fn router(health: Health, auth: AuthLayer) -> Router {
+/// How long shutdown waits for requests in flight (upstream's default request timeout); open
+/// watches do not count: they end when shutdown begins.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The server's routes, behind the gate: health and version here, everything else to `api`
+/// (the Kubernetes API, which answers upstream's 404 for what it does not serve).
+pub fn router(health: Health, auth: AuthLayer, api: Router) -> Router {
     Router::new()
         .route("/version", get(version::handler))
         .merge(health::routes(health))
-        .fallback(|| async { not_found() })
+        .fallback_service(api)
         .layer(auth)
 }
 
@@ -69,8 +74,9 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` completes, then stops accepting and
-/// waits for the open connections to finish their requests.
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then stops accepting, ends
+/// every open watch (as kube-apiserver does by default; clients re-list and watch again when
+/// the server is back) and waits up to [`DRAIN_TIMEOUT`] for the other requests to finish.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -79,6 +85,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
+    let (begin_closing, closing) = tokio::sync::watch::channel(false);
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
     loop {
@@ -98,6 +105,7 @@ pub async fn serve(
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let closing = closing.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -120,7 +128,17 @@ pub async fn serve(
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(peer.clone());
-                    tower::ServiceExt::oneshot(app.clone(), request)
+                    let watch = is_watch(&request);
+                    let closing = closing.clone();
+                    let response = tower::ServiceExt::oneshot(app.clone(), request);
+                    async move {
+                        let response = response.await?;
+                        Ok::<_, std::convert::Infallible>(if watch {
+                            response.map(|body| end_on_close(body, closing))
+                        } else {
+                            response
+                        })
+                    }
                 },
             );
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
@@ -130,6 +148,31 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = begin_closing.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began: closing");
+    }
     Ok(())
+}
+
+/// Whether a request is a watch (a long-running request that shutdown ends rather than awaits).
+fn is_watch<B>(request: &hyper::Request<B>) -> bool {
+    let uri = request.uri();
+    rkube_apiserver::request_info::RequestInfo::parse(request.method(), uri.path(), uri.query())
+        .is_ok_and(|info| info.verb == "watch")
+}
+
+/// A response body that ends cleanly once `closing` turns true.
+fn end_on_close(
+    body: axum::body::Body,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) -> axum::body::Body {
+    use futures::StreamExt as _;
+    let closed = async move {
+        let _ = closing.wait_for(|closing| *closing).await;
+    };
+    axum::body::Body::from_stream(body.into_data_stream().take_until(closed))
 }

@@ -34,9 +34,11 @@ pub mod version;
 pub mod x509;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use rkube_registry::{BootstrapConfig, Registry, ensure_defaults};
 use rkube_storage::KvStore;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -84,6 +86,8 @@ impl Server {
         tracing::info!(datastore = ?endpoint, "datastore open");
         let backend = datastore.backend();
         let store = KvStore::new(backend.clone());
+        // One registry (and one watch cache per resource) over the store: what the API serves.
+        let registry = Arc::new(Registry::new(Arc::new(store.clone())));
 
         let (stop_compactor, compactor_stop) = watch::channel(false);
         let compactor = (!config.compaction_interval.is_zero()).then(|| {
@@ -117,6 +121,19 @@ impl Server {
                 .local_addr()
                 .context("reading the API listener's address")?;
             tracing::info!(tls_dir = %certs.dir().display(), "listening on https://{local_addr}");
+            // The kubeconfig is the signal that the cluster is usable, so the caches are loaded
+            // and the system namespaces and `kubernetes` Service exist before it is written.
+            registry.ready().await;
+            let advertise = tls::node_addresses(config.bind_address)
+                .into_iter()
+                .next()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            ensure_defaults(
+                &registry,
+                &BootstrapConfig::new(advertise, local_addr.port()),
+            )
+            .await
+            .context("creating the system namespaces and the kubernetes Service")?;
             if let Some(path) = config.write_kubeconfig.clone() {
                 let text = kubeconfig::render(
                     &kubeconfig::server_url(local_addr),
@@ -133,6 +150,8 @@ impl Server {
         let (listener, local_addr, tls_config, auth) = match listening.await {
             Ok(bound) => bound,
             Err(e) => {
+                // The registry's watch caches read the datastore: they go before it closes.
+                drop(registry);
                 let _ = stop_compactor.send(true);
                 if let Some(task) = compactor {
                     let _ = task.await;
@@ -145,7 +164,9 @@ impl Server {
         };
 
         let (stop_http, http_stop) = oneshot::channel::<()>();
-        let app = http::router(health.clone(), auth);
+        let resolver: rkube_apiserver::Resolver =
+            Arc::new(move |resource, subresource| registry.rest(resource, subresource));
+        let app = http::router(health.clone(), auth, rkube_apiserver::router(resolver));
         let http = tokio::spawn(http::serve(listener, tls_config, app, async {
             let _ = http_stop.await;
         }));
@@ -373,9 +394,10 @@ mod tests {
             "{body}"
         );
 
-        // The admin passes the gate; nothing serves /api yet.
-        let (_, status, _) = https_get(addr, &ca, admin, http11, "/api").await;
-        assert_eq!(status, "HTTP/1.1 404 Not Found");
+        // The admin passes the gate and reaches the Kubernetes API.
+        let (_, status, body) = https_get(addr, &ca, admin, http11, "/api").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(body.contains(r#""kind":"APIVersions""#), "{body}");
         let (_, status, body) = https_get(addr, &ca, admin, http11, "/readyz/etcd").await;
         assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "ok"));
 

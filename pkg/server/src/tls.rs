@@ -177,12 +177,7 @@ impl ServingNames {
         names
             .dns
             .extend(KUBERNETES_SERVICE_NAMES.iter().map(|n| n.to_string()));
-        let node_ips = if bind_address.is_unspecified() {
-            outbound_addresses()
-        } else {
-            vec![bind_address]
-        };
-        names.ips.extend(node_ips);
+        names.ips.extend(node_addresses(bind_address));
         names.ips.push(IpAddr::V4(KUBERNETES_SERVICE_IP));
         dedup_in_order(&mut names.dns);
         dedup_in_order(&mut names.ips);
@@ -199,6 +194,16 @@ impl ServingNames {
             .iter()
             .map(|ip| ServerName::IpAddress((*ip).into()));
         dns.chain(ips)
+    }
+}
+
+/// This node's addresses: the bind address, or when bound to every address the ones outbound
+/// traffic leaves from.
+pub fn node_addresses(bind_address: IpAddr) -> Vec<IpAddr> {
+    if bind_address.is_unspecified() {
+        outbound_addresses()
+    } else {
+        vec![bind_address]
     }
 }
 

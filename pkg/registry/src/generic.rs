@@ -66,6 +66,8 @@ pub(crate) enum Mode {
     Main,
     /// The `status` subresource: only status.
     Status,
+    /// The `finalize` subresource (namespaces): only `spec.finalizers`.
+    Finalize,
 }
 
 /// One stored resource. See the [module docs](self).
@@ -395,6 +397,33 @@ impl GenericRest {
                 OPTIMISTIC_LOCK_MESSAGE,
             ));
         }
+        if mode == Mode::Finalize {
+            // Everything but `spec.finalizers` comes from the stored object.
+            let mut object = old_value.clone();
+            let sent = new
+                .get("spec")
+                .and_then(|s| s.get("finalizers"))
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            let path = Path::new("spec").child("finalizers");
+            let errs: Vec<FieldError> = sent
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .enumerate()
+                        .filter_map(|(i, f)| {
+                            let f = f.as_str().unwrap_or_default();
+                            validation::is_qualified_name(f)
+                                .first()
+                                .map(|m| FieldError::invalid(&path.index(i), f, m.clone()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.invalid(&object, errs)?;
+            object["spec"]["finalizers"] = sent;
+            return Ok((object, false));
+        }
         if mode == Mode::Status {
             // Everything but status comes from the stored object.
             let mut object = old_value.clone();
@@ -486,7 +515,8 @@ impl GenericRest {
             let new = make(current)?;
             Self::check_name(&new, name, &namespace)?;
             let (value, created) = self.prepare_update(new, current, &namespace, mode)?;
-            let delete_now = current.is_some_and(|old| finishes_deletion(old.value(), &value));
+            let delete_now = current
+                .is_some_and(|old| finishes_deletion(self.strategy.as_ref(), old.value(), &value));
             Ok((value, created, delete_now))
         };
         if dry_run {
@@ -694,6 +724,23 @@ impl GenericRest {
         let value = current.value();
         let name = meta::name(value).unwrap_or("");
         check_delete_preconditions(self.resource, name, current, options)?;
+        if let Some(message) = self.strategy.deletion_hold(value) {
+            // Upstream's namespace storage: the first delete starts termination; later ones
+            // are refused until the hold is released (through `finalize`).
+            if meta::field(value, "deletionTimestamp").is_some() {
+                return Err(ApiError::conflict(
+                    self.resource.group_resource(),
+                    name,
+                    message,
+                ));
+            }
+            let mut object = value.clone();
+            self.strategy.prepare_for_delete(&mut object);
+            let meta = metadata(&mut object)?;
+            meta.insert("deletionTimestamp".into(), Value::String(now(0)));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            return Ok(Some((object, false)));
+        }
         let mut object = value.clone();
         // Negative grace periods count as one second on the delete path, as upstream.
         let requested = options
@@ -1209,6 +1256,49 @@ impl Rest for StatusRest {
     }
 }
 
+/// The `finalize` subresource of namespaces: PUT writes only `spec.finalizers` (the namespace
+/// controller removes `kubernetes` once the namespace is empty; the namespace is then gone).
+#[derive(Debug)]
+pub struct FinalizeRest {
+    parent: Arc<GenericRest>,
+}
+
+impl FinalizeRest {
+    /// The finalize subresource of `parent`.
+    pub fn new(parent: Arc<GenericRest>) -> Self {
+        FinalizeRest { parent }
+    }
+}
+
+#[async_trait]
+impl Rest for FinalizeRest {
+    fn resource(&self) -> &'static Resource {
+        self.parent.resource
+    }
+
+    async fn update(
+        &self,
+        scope: &Scope,
+        name: &str,
+        object: Value,
+        options: &UpdateOptions,
+    ) -> Result<Answer<(Object, bool)>> {
+        GenericRest::check_name(&object, name, self.parent.namespace(scope)?)?;
+        let (object, _) = self
+            .parent
+            .write(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                Mode::Finalize,
+                &mut |_| Ok(object.clone()),
+            )
+            .await?;
+        Ok(Answer::new((object, false)))
+    }
+}
+
 // ---- helpers ----
 
 /// `metadata` of an object already checked to be a JSON object.
@@ -1287,17 +1377,16 @@ fn finalizers(object: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether writing `new` over `old` finishes a deletion: the last finalizer went away from an
-/// object whose deletion waits only for finalizers (grace period 0).
-fn finishes_deletion(old: &Value, new: &Value) -> bool {
+/// Whether writing `new` over `old` finishes a deletion: the last thing holding it (a
+/// finalizer, or the kind's own hold such as a namespace's `spec.finalizers`) went away from an
+/// object whose deletion waits only for those (grace period 0).
+fn finishes_deletion(strategy: &dyn Strategy, old: &Value, new: &Value) -> bool {
+    let held = |o: &Value| !finalizers(o).is_empty() || strategy.deletion_hold(o).is_some();
     let grace = old
         .get("metadata")
         .and_then(|m| m.get("deletionGracePeriodSeconds"))
         .and_then(Value::as_i64);
-    finalizers(new).is_empty()
-        && !finalizers(old).is_empty()
-        && meta::field(old, "deletionTimestamp").is_some()
-        && grace == Some(0)
+    held(old) && !held(new) && meta::field(old, "deletionTimestamp").is_some() && grace == Some(0)
 }
 
 fn bump_generation(meta: &mut Map<String, Value>) {

@@ -8,7 +8,7 @@ use rkube_api::resources::{self, Resource};
 use rkube_storage::cacher::CacherConfig;
 use rkube_storage::{Cacher, Store};
 
-use crate::generic::{GenericRest, StatusRest};
+use crate::generic::{FinalizeRest, GenericRest, StatusRest};
 use crate::kinds::strategy_for;
 use crate::rest::Rest;
 use crate::scale::ScaleRest;
@@ -19,6 +19,7 @@ struct Entry {
     main: Arc<dyn Rest>,
     status: Option<Arc<dyn Rest>>,
     scale: Option<Arc<dyn Rest>>,
+    finalize: Option<Arc<dyn Rest>>,
 }
 
 /// Every stored built-in resource, ready to serve. See the [module docs](self).
@@ -75,12 +76,16 @@ impl Registry {
                 .subresource("scale")
                 .and_then(|_| ScaleRest::new(rest.clone()))
                 .map(|s| Arc::new(s) as Arc<dyn Rest>);
+            let finalize = resource
+                .subresource("finalize")
+                .map(|_| Arc::new(FinalizeRest::new(rest.clone())) as Arc<dyn Rest>);
             entries.insert(
                 (resource.group, resource.version, resource.plural),
                 Entry {
                     main: rest,
                     status,
                     scale,
+                    finalize,
                 },
             );
         }
@@ -121,6 +126,7 @@ impl Registry {
             None => Some(entry.main.clone()),
             Some("status") => entry.status.clone(),
             Some("scale") => entry.scale.clone(),
+            Some("finalize") => entry.finalize.clone(),
             Some(_) => None,
         }
     }

@@ -67,6 +67,16 @@ pub trait Strategy: Send + Sync + 'static {
         None
     }
 
+    /// What holds this object's deletion besides `metadata.finalizers` (namespaces: a non-empty
+    /// `spec.finalizers`, which the namespace controller empties through `finalize`). `Some`
+    /// carries the message of upstream's 409 when the object is deleted again while held.
+    fn deletion_hold(&self, _object: &Value) -> Option<&'static str> {
+        None
+    }
+
+    /// What a kind changes when its deletion starts (namespaces: `status.phase: Terminating`).
+    fn prepare_for_delete(&self, _object: &mut Value) {}
+
     /// The grace period a delete without one uses (pods: `spec.terminationGracePeriodSeconds`);
     /// `None` deletes at once. `Some(0)` means the object must go at once even when the client
     /// asked for a grace period (an unscheduled or finished pod, as upstream's

@@ -962,3 +962,65 @@ async fn services_allocate_and_release_cluster_ips() {
     let reused = create(&services, &scope, service("again", Some(&ip))).await;
     assert_eq!(reused.value()["spec"]["clusterIP"], json!(ip));
 }
+
+/// Deleting a namespace starts its termination (upstream's namespace storage): it turns
+/// Terminating and stays while `spec.finalizers` holds it, a second delete is refused with
+/// upstream's words, and releasing the hold through `finalize` removes it.
+#[tokio::test]
+async fn namespaces_terminate_until_finalized() {
+    let registry = registry().await;
+    let namespaces = rest(&registry, "", "namespaces");
+    let finalize = registry
+        .rest(res("", "namespaces"), Some("finalize"))
+        .expect("namespaces/finalize is served");
+    let all = Scope::default();
+    let created = create(
+        &namespaces,
+        &all,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}),
+    )
+    .await;
+    assert_eq!(created.value()["spec"]["finalizers"], json!(["kubernetes"]));
+
+    let first = namespaces
+        .delete(&all, "doomed", &DeleteOptions::default())
+        .await
+        .unwrap()
+        .value;
+    let Deleted::Pending { object, .. } = first else {
+        panic!("a namespace with spec.finalizers is not deleted at once: {first:?}");
+    };
+    assert_eq!(object.value()["status"]["phase"], "Terminating");
+    assert!(object.value()["metadata"]["deletionTimestamp"].is_string());
+
+    let again = namespaces
+        .delete(&all, "doomed", &DeleteOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), 409);
+    assert_eq!(
+        again.message(),
+        "Operation cannot be fulfilled on namespaces \"doomed\": The system is ensuring all \
+         content is removed from this namespace.  Upon completion, this namespace will \
+         automatically be purged by the system."
+    );
+
+    let mut released = namespaces
+        .get(&all, "doomed", &GetOptions::default())
+        .await
+        .unwrap()
+        .value()
+        .clone();
+    released["spec"]["finalizers"] = json!([]);
+    // finalize writes only spec.finalizers: a label sent along is ignored.
+    released["metadata"]["labels"]["sneaky"] = json!("yes");
+    finalize
+        .update(&all, "doomed", released, &UpdateOptions::default())
+        .await
+        .unwrap();
+    let gone = namespaces
+        .get(&all, "doomed", &GetOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), 404, "released namespaces are removed");
+}

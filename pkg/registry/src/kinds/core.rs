@@ -28,7 +28,22 @@ pub struct NamespaceStrategy;
 
 const NAMESPACE_FIELDS: &[&str] = &["status.phase"];
 
+/// What upstream answers a delete of a namespace whose contents are still being removed.
+const NAMESPACE_TERMINATING: &str = "The system is ensuring all content is removed from this \
+     namespace.  Upon completion, this namespace will automatically be purged by the system.";
+
 impl Strategy for NamespaceStrategy {
+    fn deletion_hold(&self, object: &Value) -> Option<&'static str> {
+        let held = object["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        held.then_some(NAMESPACE_TERMINATING)
+    }
+
+    fn prepare_for_delete(&self, object: &mut Value) {
+        object["status"]["phase"] = Value::from("Terminating");
+    }
+
     fn default(&self, object: &mut Value) {
         // Every namespace carries its own name as a label (`SetDefaults_Namespace`).
         let name = rkube_api::meta::name(object).map(str::to_owned);

@@ -16,6 +16,8 @@
 //!   by list/watch filtering and by controllers' selectors.
 //! - [`meta`]: read and write `metadata` fields of an object in its generic JSON form
 //!   (`serde_json::Value`), the form storage, patches and custom resources work on.
+//! - [`protobuf`]: Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`)
+//!   decoded to that same JSON form, driven by a schema generated from upstream's types.
 //!
 //! Typed built-in kinds come from `k8s-openapi` (re-exported as [`k8s_openapi`]).
 
@@ -23,6 +25,7 @@ pub use k8s_openapi;
 
 pub mod field;
 pub mod meta;
+pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod status;

@@ -11,13 +11,14 @@ use http_body_util::{BodyExt, Limited};
 use rkube_api::resources::{Resource, Subresource};
 use rkube_api::status::ApiError;
 use rkube_registry::Rest;
-use rkube_registry::rest::{Deleted, PatchType, Scope};
+use rkube_registry::rest::{Deleted, FieldValidation, PatchType, Scope};
 use rkube_storage::{Object, ObjectList};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use crate::as_table::{self, Include, ListMeta};
 use crate::negotiate::{self, Encoding, Output, Transform};
+use crate::openapi;
 use crate::options::{self, Query};
 use crate::request_info::RequestInfo;
 use crate::response::{Result, add_warnings, bytes_response, encode};
@@ -113,19 +114,24 @@ impl Target {
     async fn create(self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
         let opts = options::create_options(&self.query)?;
-        let mut object = self.decode_object(headers, body).await?;
+        let (mut object, field_warnings) = self
+            .decode_checked(headers, body, opts.field_validation)
+            .await?;
         // A named create (`pods/<name>/binding`, `.../eviction`) is about the object in the URL.
         if !self.info.name.is_empty() {
             check_name(&mut object, &self.info.name, &self.info.namespace)?;
         }
         let answer = self.rest.create(&self.scope, object, &opts).await?;
-        self.object_response(StatusCode::CREATED, output, &answer.value, &answer.warnings)
+        let warnings = [field_warnings, answer.warnings].concat();
+        self.object_response(StatusCode::CREATED, output, &answer.value, &warnings)
     }
 
     async fn update(self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
         let opts = options::update_options(&self.query)?;
-        let mut object = self.decode_object(headers, body).await?;
+        let (mut object, field_warnings) = self
+            .decode_checked(headers, body, opts.field_validation)
+            .await?;
         check_name(&mut object, &self.info.name, &self.info.namespace)?;
         let answer = self
             .rest
@@ -137,7 +143,8 @@ impl Target {
         } else {
             StatusCode::OK
         };
-        self.object_response(code, output, object, &answer.warnings)
+        let warnings = [field_warnings, answer.warnings.clone()].concat();
+        self.object_response(code, output, object, &warnings)
     }
 
     async fn patch(self, headers: &HeaderMap, body: Body) -> Result<Response> {
@@ -212,15 +219,42 @@ impl Target {
         decode_bytes(headers, &bytes, "DeleteOptions").map(Some)
     }
 
-    /// Reads and decodes a create or update body, checks its kind and apiVersion against the
-    /// endpoint's and fills them in when absent.
-    async fn decode_object(&self, headers: &HeaderMap, body: Body) -> Result<Value> {
-        let bytes = read_body(body).await?;
+    /// The group, version and kind of the endpoint's bodies.
+    fn body_gvk(&self) -> (&'static str, &'static str, &'static str) {
         let (group, version) = self
             .sub
             .and_then(|s| s.kind_group_version)
             .unwrap_or((self.resource.group, self.resource.version));
-        let kind = self.sub.map_or(self.resource.kind, |s| s.kind);
+        (
+            group,
+            version,
+            self.sub.map_or(self.resource.kind, |s| s.kind),
+        )
+    }
+
+    /// [`Self::decode_object`], then the schema's field validation (`fieldValidation`): unknown
+    /// fields dropped, their warnings answered (`Warn`) or the request refused (`Strict`).
+    async fn decode_checked(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        mode: FieldValidation,
+    ) -> Result<(Value, Vec<String>)> {
+        let bytes = read_body(body).await?;
+        let mut object = self
+            .decode_object(headers, Body::from(bytes.clone()))
+            .await?;
+        let media = negotiate::body_media_type(content_type(headers));
+        let warnings =
+            openapi::check_body(self.body_gvk(), media.as_deref(), &bytes, &mut object, mode)?;
+        Ok((object, warnings))
+    }
+
+    /// Reads and decodes a create or update body, checks its kind and apiVersion against the
+    /// endpoint's and fills them in when absent.
+    async fn decode_object(&self, headers: &HeaderMap, body: Body) -> Result<Value> {
+        let bytes = read_body(body).await?;
+        let (group, version, kind) = self.body_gvk();
         let mut object = decode_bytes(headers, &bytes, kind)?;
         let expected_gv = if group.is_empty() {
             version.to_owned()
@@ -328,7 +362,7 @@ impl Target {
 
 /// Resources whose delete answers with the deleted object; the others answer a `Success`
 /// Status naming it (upstream's `ReturnDeletedObject`).
-fn returns_deleted_object(resource: &Resource) -> bool {
+pub(crate) fn returns_deleted_object(resource: &Resource) -> bool {
     matches!(
         (resource.group, resource.plural),
         ("", "pods" | "serviceaccounts" | "namespaces" | "services")
@@ -411,14 +445,19 @@ pub(crate) async fn read_body(body: Body) -> Result<Bytes> {
     }
 }
 
-/// Decodes a JSON or YAML body. serde's recursion limit (128 levels) bounds nesting, so a
-/// hostile body is a 400, never a stack overflow.
+/// Decodes a JSON, YAML or Kubernetes protobuf body (client-go's typed clients send protobuf
+/// and do not fall back to JSON) into JSON. serde's recursion limit (128 levels) and the
+/// protobuf decoder's depth limit bound nesting, so a hostile body is a 400, never a stack
+/// overflow.
 fn decode_bytes(headers: &HeaderMap, bytes: &[u8], kind: &str) -> Result<Value> {
     let media = negotiate::body_media_type(content_type(headers))
         .unwrap_or_else(|| "application/json".to_owned());
     let decoded = match media.as_str() {
         "application/json" => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
         "application/yaml" => serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
+        rkube_api::protobuf::MEDIA_TYPE => {
+            rkube_api::protobuf::decode(bytes).map_err(|e| e.to_string())
+        }
         _ => return Err(ApiError::unsupported_media_type(negotiate::BODY_MEDIA_TYPES).into()),
     };
     decoded.map_err(|e| unrecognized(kind, &e, bytes).into())

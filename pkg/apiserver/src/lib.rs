@@ -12,6 +12,9 @@
 //! built from each event's shared bytes (`watch`). Every failure leaves as an upstream `Status`
 //! (`response`).
 //!
+//! - [`openapi`]: the OpenAPI v2 and v3 documents (`/openapi/v2`, `/openapi/v3/...`) built from
+//!   k8s-openapi's schemas and the resource table, and the schema-driven `fieldValidation` of
+//!   write bodies (unknown and duplicate fields).
 //! - [`table`]: upstream's printer columns for every built-in resource (`kubectl get` output),
 //!   as `meta.k8s.io/v1` Table column definitions and row cells; `as_table` builds the Table
 //!   objects around them.
@@ -20,6 +23,7 @@ mod as_table;
 mod discovery;
 mod handlers;
 mod negotiate;
+pub mod openapi;
 mod options;
 pub mod request_info;
 mod response;

@@ -14,8 +14,12 @@ use crate::response::Failure;
 /// Media types a response can be encoded as, in upstream's order for the 406 message.
 pub(crate) const SERVED_MEDIA_TYPES: &[&str] = &["application/json", "application/yaml"];
 
-/// Media types a request body can be in (the 415 message).
-pub(crate) const BODY_MEDIA_TYPES: &[&str] = &["application/json", "application/yaml"];
+/// Media types a request body can be in, in the order upstream lists them in its 415 answer.
+pub(crate) const BODY_MEDIA_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
 
 /// One parsed media range of an `Accept` header.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ use tower_http::compression::predicate::{Predicate, SizeAbove};
 
 use crate::discovery;
 use crate::handlers::Target;
+use crate::openapi;
 use crate::options::Query;
 use crate::request_info::{RequestInfo, query_pairs};
 use crate::response::Failure;
@@ -69,6 +70,11 @@ async fn route(resolver: &Resolver, request: Request) -> Result<Response, Failur
     if !info.is_resource_request {
         if matches!(parts.method, http::Method::GET | http::Method::HEAD)
             && let Some(answer) = discovery::serve(&info.path, &parts.headers)
+        {
+            return answer;
+        }
+        if matches!(parts.method, http::Method::GET | http::Method::HEAD)
+            && let Some(answer) = openapi::serve(&info.path, parts.uri.query(), &parts.headers)
         {
             return answer;
         }

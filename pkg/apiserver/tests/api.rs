@@ -211,13 +211,13 @@ async fn bad_requests_get_upstream_statuses() {
             call(
                 &app,
                 req("POST", CMS)
-                    .header(header::CONTENT_TYPE, "application/vnd.kubernetes.protobuf")
+                    .header(header::CONTENT_TYPE, "application/cbor")
                     .body(Body::from("x"))
                     .expect("r"),
             )
             .await,
             415,
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
         ),
         (
             get(&app, CMS, Some("application/vnd.kubernetes.protobuf")).await,

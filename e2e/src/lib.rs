@@ -136,6 +136,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The server process's id, while it runs (benchmarks read its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The server's data dir.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

@@ -1,0 +1,432 @@
+//! The Kubernetes API as stock kubectl (1.33 and newer) uses it: discovery, the bootstrap
+//! objects, create/get/label/annotate/delete of everyday kinds, output formats, watches,
+//! chunked lists, scale, and deletion held by finalizers.
+
+// Helpers of tests: a failed expectation is a test failure, as in the tests themselves.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rkube_e2e::{Cluster, Kubectl, api_kubectls};
+use serde_json::Value;
+
+/// kubectl against one cluster, failing the test with kubectl's own words when it fails.
+struct Client<'a> {
+    cluster: &'a Cluster,
+    kubectl: &'a Kubectl,
+}
+
+impl Client<'_> {
+    fn run(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        self.cluster.kubectl(self.kubectl, args)
+    }
+
+    /// Runs kubectl, asserts success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {} {args:?} failed:\n{}",
+            self.kubectl.version,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl, asserts failure, returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args).unwrap();
+        assert!(
+            !out.status.success(),
+            "kubectl {} {args:?} should have failed; printed:\n{}",
+            self.kubectl.version,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// A namespace of this client's own, so versions do not see each other's objects.
+    fn namespace(&self, test: &str) -> String {
+        let ns = format!("{test}-{}", self.kubectl.version.replace('.', "-"));
+        self.ok(&["create", "namespace", &ns]);
+        ns
+    }
+
+    /// Applies a manifest with `kubectl create -f`.
+    fn create_file(&self, ns: &str, manifest: &str) {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(manifest.as_bytes()).unwrap();
+        let path = file.path().to_str().unwrap().to_string();
+        self.ok(&["create", "-n", ns, "-f", &path]);
+    }
+
+    /// Starts kubectl in the background with stdout piped.
+    fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(&self.kubectl.path)
+            .arg("--kubeconfig")
+            .arg(self.cluster.kubeconfig())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// Runs `scenario` with every kubectl of 1.33 and newer against one fresh cluster.
+fn with_each_kubectl(scenario: impl Fn(&Client<'_>)) {
+    let cluster = Cluster::start(&[]).unwrap();
+    for kubectl in &api_kubectls() {
+        scenario(&Client {
+            cluster: &cluster,
+            kubectl,
+        });
+    }
+}
+
+#[test]
+fn discovery_lists_every_group_and_resource() {
+    with_each_kubectl(|k| {
+        let versions = k.ok(&["api-versions"]);
+        let versions: Vec<&str> = versions.lines().collect();
+        for gv in [
+            "v1",
+            "apps/v1",
+            "batch/v1",
+            "autoscaling/v1",
+            "autoscaling/v2",
+            "policy/v1",
+            "rbac.authorization.k8s.io/v1",
+            "networking.k8s.io/v1",
+            "storage.k8s.io/v1",
+            "coordination.k8s.io/v1",
+            "discovery.k8s.io/v1",
+            "events.k8s.io/v1",
+            "certificates.k8s.io/v1",
+            "admissionregistration.k8s.io/v1",
+            "apiextensions.k8s.io/v1",
+            "scheduling.k8s.io/v1",
+            "node.k8s.io/v1",
+            "flowcontrol.apiserver.k8s.io/v1",
+        ] {
+            assert!(
+                versions.contains(&gv),
+                "kubectl {}: no {gv} in {versions:?}",
+                k.kubectl.version
+            );
+        }
+        let resources = k.ok(&["api-resources", "--no-headers"]);
+        let rows: Vec<Vec<&str>> = resources
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        for expected in [
+            vec!["pods", "po", "v1", "true", "Pod"],
+            vec!["namespaces", "ns", "v1", "false", "Namespace"],
+            vec!["deployments", "deploy", "apps/v1", "true", "Deployment"],
+            vec!["cronjobs", "cj", "batch/v1", "true", "CronJob"],
+            vec!["configmaps", "cm", "v1", "true", "ConfigMap"],
+        ] {
+            assert!(
+                rows.contains(&expected),
+                "kubectl {}: no {expected:?} row",
+                k.kubectl.version
+            );
+        }
+    });
+}
+
+#[test]
+fn bootstrap_creates_system_namespaces_and_the_kubernetes_service() {
+    with_each_kubectl(|k| {
+        let names = k.ok(&["get", "namespaces", "-o", "name"]);
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            assert!(
+                names.lines().any(|l| l == format!("namespace/{ns}")),
+                "{names}"
+            );
+        }
+        let ip = k.ok(&[
+            "get",
+            "service",
+            "kubernetes",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        assert_eq!(ip, "10.43.0.1");
+    });
+}
+
+#[test]
+fn configmaps_live_and_die_as_upstream_shapes_them() {
+    with_each_kubectl(|k| {
+        let ns = k.namespace("cm");
+        k.ok(&[
+            "create",
+            "configmap",
+            "app",
+            "-n",
+            &ns,
+            "--from-literal=color=blue",
+        ]);
+        let cm = k.json(&["get", "configmap", "app", "-n", &ns]);
+        assert_eq!(cm["data"]["color"], "blue");
+        assert_eq!(
+            (cm["kind"].as_str(), cm["apiVersion"].as_str()),
+            (Some("ConfigMap"), Some("v1"))
+        );
+        for field in ["uid", "resourceVersion", "creationTimestamp"] {
+            assert!(
+                cm["metadata"][field]
+                    .as_str()
+                    .is_some_and(|v| !v.is_empty()),
+                "{field}: {cm}"
+            );
+        }
+        k.ok(&["label", "configmap", "app", "-n", &ns, "tier=web"]);
+        k.ok(&["annotate", "configmap", "app", "-n", &ns, "note=hello"]);
+        let tier = k.ok(&[
+            "get",
+            "cm",
+            "app",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.metadata.labels.tier}",
+        ]);
+        assert_eq!(tier, "web");
+        let columns = k.ok(&[
+            "get",
+            "cm",
+            "-n",
+            &ns,
+            "--no-headers",
+            "-o",
+            "custom-columns=NAME:.metadata.name,COLOR:.data.color,NOTE:.metadata.annotations.note",
+        ]);
+        assert_eq!(
+            columns.split_whitespace().collect::<Vec<_>>(),
+            ["app", "blue", "hello"]
+        );
+        let yaml = k.ok(&["get", "cm", "app", "-n", &ns, "-o", "yaml"]);
+        assert!(
+            yaml.contains("  color: blue\n") && yaml.contains("kind: ConfigMap\n"),
+            "{yaml}"
+        );
+        let table = k.ok(&["get", "cm", "app", "-n", &ns]);
+        let header: Vec<&str> = table
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(header, ["NAME", "DATA", "AGE"], "{table}");
+        k.ok(&["describe", "configmap", "app", "-n", &ns]);
+        let err = k.fails(&["create", "configmap", "app", "-n", &ns]);
+        assert!(err.contains(r#"configmaps "app" already exists"#), "{err}");
+        k.ok(&["delete", "configmap", "app", "-n", &ns]);
+        let err = k.fails(&["get", "configmap", "app", "-n", &ns]);
+        assert!(
+            err.contains(r#"Error from server (NotFound): configmaps "app" not found"#),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn secrets_of_every_kubectl_flavour() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=e2e",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    with_each_kubectl(|k| {
+        let ns = k.namespace("secret");
+        k.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "plain",
+            "-n",
+            &ns,
+            "--from-literal=password=hunter2",
+        ]);
+        let s = k.json(&["get", "secret", "plain", "-n", &ns]);
+        assert_eq!(
+            (s["type"].as_str(), s["data"]["password"].as_str()),
+            (Some("Opaque"), Some("aHVudGVyMg=="))
+        );
+        let (cert, key) = (
+            format!("--cert={}", cert.display()),
+            format!("--key={}", key.display()),
+        );
+        k.ok(&["create", "secret", "tls", "web-tls", "-n", &ns, &cert, &key]);
+        let s = k.json(&["get", "secret", "web-tls", "-n", &ns]);
+        assert_eq!(s["type"], "kubernetes.io/tls");
+        assert!(s["data"]["tls.crt"].is_string() && s["data"]["tls.key"].is_string());
+        k.ok(&[
+            "create",
+            "secret",
+            "docker-registry",
+            "pull",
+            "-n",
+            &ns,
+            "--docker-server=registry.local",
+            "--docker-username=u",
+            "--docker-password=p",
+        ]);
+        let s = k.json(&["get", "secret", "pull", "-n", &ns]);
+        assert_eq!(s["type"], "kubernetes.io/dockerconfigjson");
+        let listed = k.ok(&["get", "secrets", "-n", &ns, "-o", "name"]);
+        assert_eq!(listed.lines().count(), 3, "{listed}");
+    });
+}
+
+/// Reads `{"type": .., "object": ..}` documents from a `kubectl get -w -o json
+/// --output-watch-events` until `done` says stop or the deadline passes.
+fn watch_events(
+    child: &mut Child,
+    done: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let events =
+            serde_json::Deserializer::from_reader(BufReader::new(stdout)).into_iter::<Value>();
+        for event in events.map_while(Result::ok) {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(event) => seen.push((
+                event["type"].as_str().unwrap_or_default().to_string(),
+                event["object"].clone(),
+            )),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+#[test]
+fn get_watch_sees_added_modified_deleted() {
+    with_each_kubectl(|k| {
+        let ns = k.namespace("watch");
+        let mut watch = k.spawn(&[
+            "get",
+            "configmaps",
+            "-n",
+            &ns,
+            "-w",
+            "-o",
+            "json",
+            "--output-watch-events",
+        ]);
+        k.ok(&["create", "configmap", "w1", "-n", &ns, "--from-literal=a=1"]);
+        k.ok(&["label", "configmap", "w1", "-n", &ns, "step=two"]);
+        k.ok(&["delete", "configmap", "w1", "-n", &ns]);
+        let events = watch_events(&mut watch, |seen| seen.iter().any(|(t, _)| t == "DELETED"));
+        let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            types,
+            ["ADDED", "MODIFIED", "DELETED"],
+            "kubectl {}",
+            k.kubectl.version
+        );
+        assert_eq!(events[1].1["metadata"]["labels"]["step"], "two");
+    });
+}
+
+#[test]
+fn chunked_lists_page_through_every_object() {
+    with_each_kubectl(|k| {
+        let ns = k.namespace("chunks");
+        for i in 0..10 {
+            k.ok(&["create", "configmap", &format!("c{i:02}"), "-n", &ns]);
+        }
+        let out = k
+            .run(&[
+                "get",
+                "configmaps",
+                "-n",
+                &ns,
+                "--chunk-size=2",
+                "-o",
+                "name",
+                "-v=6",
+            ])
+            .unwrap();
+        assert!(out.status.success());
+        let names = String::from_utf8_lossy(&out.stdout);
+        let expected: Vec<String> = (0..10).map(|i| format!("configmap/c{i:02}")).collect();
+        assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+        let log = String::from_utf8_lossy(&out.stderr);
+        let pages = log.lines().filter(|l| l.contains("limit=2")).count();
+        assert_eq!(pages, 5, "five requests of two: {log}");
+        assert!(log.contains("continue="), "{log}");
+    });
+}
+
+#[test]
+fn deletion_waits_for_finalizers_until_a_patch_removes_them() {
+    with_each_kubectl(|k| {
+        let ns = k.namespace("finalizers");
+        k.create_file(
+            &ns,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n",
+        );
+        k.ok(&["delete", "configmap", "held", "-n", &ns, "--wait=false"]);
+        let held = k.json(&["get", "configmap", "held", "-n", &ns]);
+        assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+        let mut waiter = k.spawn(&[
+            "wait",
+            "--for=delete",
+            "configmap/held",
+            "-n",
+            &ns,
+            "--timeout=60s",
+        ]);
+        k.ok(&[
+            "patch",
+            "configmap",
+            "held",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ]);
+        let status = waiter.wait().context("kubectl wait").unwrap();
+        assert!(status.success(), "kubectl wait --for=delete failed");
+        let err = k.fails(&["get", "configmap", "held", "-n", &ns]);
+        assert!(err.contains("not found"), "{err}");
+    });
+}

@@ -430,3 +430,181 @@ fn deletion_waits_for_finalizers_until_a_patch_removes_them() {
         assert!(err.contains("not found"), "{err}");
     });
 }
+
+#[test]
+fn workloads_services_and_rbac_from_kubectl_generators() {
+    with_each_kubectl(|k| {
+        let ns = k.namespace("workloads");
+        let n = ["-n", ns.as_str()];
+        let with_ns = |args: &[&str]| -> Vec<String> {
+            // Before the arguments: anything after a `--` belongs to the container's command.
+            n.iter().chain(args).map(|a| a.to_string()).collect()
+        };
+        let run = |args: &[&str]| {
+            let args = with_ns(args);
+            k.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let json = |args: &[&str]| -> Value {
+            let mut args = with_ns(args);
+            args.extend(["-o".into(), "json".into()]);
+            serde_json::from_str(&k.ok(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+                .unwrap()
+        };
+        run(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=registry.local/web:1.0",
+            "--replicas=2",
+            "--port=8080",
+        ]);
+        let d = json(&["get", "deployment", "web"]);
+        assert_eq!(d["spec"]["replicas"], 2);
+        assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+        assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+        assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            (
+                c["imagePullPolicy"].as_str(),
+                c["ports"][0]["protocol"].as_str()
+            ),
+            (Some("IfNotPresent"), Some("TCP"))
+        );
+        assert_eq!(d["metadata"]["generation"], 1);
+        run(&["scale", "deployment", "web", "--replicas=3"]);
+        let d = json(&["get", "deployment", "web"]);
+        assert_eq!(
+            (
+                d["spec"]["replicas"].as_i64(),
+                d["metadata"]["generation"].as_i64()
+            ),
+            (Some(3), Some(2))
+        );
+        run(&["label", "deployment", "web", "tier=front"]);
+        run(&["annotate", "deployment", "web", "owner=e2e"]);
+        run(&["describe", "deployment", "web"]);
+
+        run(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
+        let s = json(&["get", "service", "web"]);
+        let ip = s["spec"]["clusterIP"].as_str().unwrap_or_default();
+        assert!(
+            ip.starts_with("10.43."),
+            "a ClusterIP from the service range: {s}"
+        );
+        assert_eq!(s["spec"]["ports"][0]["targetPort"], 8080);
+
+        run(&[
+            "create",
+            "job",
+            "once",
+            "--image=registry.local/tool:1",
+            "--",
+            "/bin/true",
+        ]);
+        let j = json(&["get", "job", "once"]);
+        assert_eq!(j["spec"]["backoffLimit"], 6);
+        assert_eq!(j["spec"]["template"]["spec"]["restartPolicy"], "Never");
+        run(&[
+            "create",
+            "cronjob",
+            "nightly",
+            "--image=registry.local/tool:1",
+            "--schedule=0 3 * * *",
+            "--",
+            "/bin/true",
+        ]);
+        let cj = json(&["get", "cronjob", "nightly"]);
+        assert_eq!(
+            (
+                cj["spec"]["concurrencyPolicy"].as_str(),
+                cj["spec"]["successfulJobsHistoryLimit"].as_i64()
+            ),
+            (Some("Allow"), Some(3))
+        );
+
+        run(&["create", "serviceaccount", "robot"]);
+        run(&[
+            "create",
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=pods",
+        ]);
+        run(&[
+            "create",
+            "rolebinding",
+            "robot-reads",
+            "--role=reader",
+            "--serviceaccount",
+            &format!("{ns}:robot"),
+        ]);
+        let rb = json(&["get", "rolebinding", "robot-reads"]);
+        assert_eq!(rb["roleRef"]["name"], "reader");
+        assert_eq!(rb["subjects"][0]["name"], "robot");
+        for (kind, name) in [
+            ("role", "reader"),
+            ("serviceaccount", "robot"),
+            ("cronjob", "nightly"),
+            ("job", "once"),
+        ] {
+            run_describe(k, &ns, kind, name);
+        }
+        let wide = run(&["get", "deployments", "-o", "wide"]);
+        assert!(
+            wide.lines().next().unwrap_or("").contains("SELECTOR"),
+            "{wide}"
+        );
+        for (kind, name) in [
+            ("rolebinding", "robot-reads"),
+            ("role", "reader"),
+            ("serviceaccount", "robot"),
+            ("cronjob", "nightly"),
+            ("job", "once"),
+            ("service", "web"),
+            ("deployment", "web"),
+        ] {
+            k.ok(&["delete", kind, name, "-n", &ns]);
+            let err = k.fails(&["get", kind, name, "-n", &ns]);
+            assert!(err.contains("NotFound"), "{kind}: {err}");
+        }
+    });
+}
+
+fn run_describe(k: &Client<'_>, ns: &str, kind: &str, name: &str) {
+    let out = k.ok(&["describe", kind, name, "-n", ns]);
+    assert!(out.contains(name), "describe {kind} {name}: {out}");
+}
+
+#[test]
+fn explain_and_raw_discovery_and_openapi() {
+    with_each_kubectl(|k| {
+        let containers = k.ok(&["explain", "pod.spec.containers"]);
+        assert!(
+            containers.contains("KIND:") && containers.contains("Pod"),
+            "{containers}"
+        );
+        assert!(containers.contains("image"), "{containers}");
+        let strategy = k.ok(&["explain", "deployment.spec.strategy"]);
+        assert!(
+            strategy.contains("rollingUpdate") && strategy.contains("apps"),
+            "{strategy}"
+        );
+        let api: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/api"])).unwrap();
+        assert_eq!(api["kind"], "APIVersions");
+        let apis: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/apis"])).unwrap();
+        assert_eq!(apis["kind"], "APIGroupList");
+        let apps: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/apis/apps/v1"])).unwrap();
+        assert_eq!(apps["groupVersion"], "apps/v1");
+        let index: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/openapi/v3"])).unwrap();
+        assert!(
+            index["paths"]["apis/apps/v1"]["serverRelativeURL"].is_string(),
+            "{index}"
+        );
+        let doc: Value =
+            serde_json::from_str(&k.ok(&["get", "--raw", "/openapi/v3/apis/apps/v1"])).unwrap();
+        assert!(doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"].is_object());
+        let v2: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/openapi/v2"])).unwrap();
+        assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
+    });
+}

@@ -14,13 +14,16 @@
 //!   HTTP/2).
 //! - [`kubeconfig`]: the admin kubeconfig written by `--write-kubeconfig`; [`files`] writes
 //!   it and the certificates atomically.
+//! - [`loopback`]: the in-process `kube::Client` over the router (no socket, no TLS) with a
+//!   trusted identity, on which the controller manager (`rkube-controllers`) runs.
 //!
 //! Start order, each step behind the one before it and never behind a sleep:
 //! datastore opened -> [`KvStore`] and the compactor -> certificates loaded or created ->
-//! listener bound (its real address logged) -> kubeconfig written -> requests served (ready).
-//! A client holding the kubeconfig can therefore always connect. Shutdown runs it backwards:
-//! `/readyz` fails, the listener stops accepting and in-flight requests finish, the compactor
-//! stops, and the datastore is closed so nothing acknowledged is lost.
+//! listener bound (its real address logged) -> kubeconfig written -> requests served (ready)
+//! -> controller manager started. A client holding the kubeconfig can therefore always
+//! connect. Shutdown runs it backwards: `/readyz` fails, the controllers stop (they are API
+//! clients), the listener stops accepting and in-flight requests finish, the compactor stops,
+//! and the datastore is closed so nothing acknowledged is lost.
 
 pub mod auth;
 pub mod config;
@@ -29,6 +32,7 @@ pub mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
+pub mod loopback;
 pub mod tls;
 pub mod version;
 pub mod x509;
@@ -65,6 +69,9 @@ pub struct Server {
     http: JoinHandle<std::io::Result<()>>,
     stop_compactor: watch::Sender<bool>,
     compactor: Option<JoinHandle<()>>,
+    // The controller manager, an API client over `loopback`.
+    stop_controllers: oneshot::Sender<()>,
+    controllers: JoinHandle<()>,
 }
 
 impl Server {
@@ -167,9 +174,18 @@ impl Server {
         let resolver: rkube_apiserver::Resolver =
             Arc::new(move |resource, subresource| registry.rest(resource, subresource));
         let app = http::router(health.clone(), auth, rkube_apiserver::router(resolver));
+        // The controller manager speaks to the same router the listener serves (loopback).
+        let loopback = loopback::client(app.clone(), loopback::controller_manager());
         let http = tokio::spawn(http::serve(listener, tls_config, app, async {
             let _ = http_stop.await;
         }));
+        let (stop_controllers, controllers_stop) = oneshot::channel::<()>();
+        let controllers = tokio::spawn(rkube_controllers::ControllerManager::default().run(
+            loopback,
+            async {
+                let _ = controllers_stop.await;
+            },
+        ));
         tracing::info!("rkube is ready");
         Ok(Server {
             local_addr,
@@ -180,6 +196,8 @@ impl Server {
             http,
             stop_compactor,
             compactor,
+            stop_controllers,
+            controllers,
         })
     }
 
@@ -204,6 +222,11 @@ impl Server {
             ended = &mut self.http => Some(ended),
         };
         self.health.begin_shutdown();
+        // The controllers are clients of the API: they stop before it does.
+        let _ = self.stop_controllers.send(());
+        if let Err(e) = self.controllers.await {
+            tracing::error!(error = %e, "the controller manager task failed");
+        }
         let serving = match failed {
             // The listener stopped without being asked: report why, after cleaning up.
             Some(ended) => Err(match ended {

@@ -24,7 +24,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -51,8 +51,31 @@ const PUBLIC_INFO_PATHS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version
 
 /// The certificates a client presented during the TLS handshake, leaf first; empty if none.
 /// The listener puts it on every request of the connection.
+///
+/// The chain is verified once per connection (an ECDSA verification costs more than serving a
+/// cached GET); each request then only checks that the certificate has not expired since.
 #[derive(Debug, Clone, Default)]
-pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
+pub struct PeerCertificates {
+    certs: Arc<[CertificateDer<'static>]>,
+    verified: Arc<OnceLock<Option<Verified>>>,
+}
+
+/// A verified client certificate: who it names and until when.
+#[derive(Debug, Clone)]
+struct Verified {
+    user: UserInfo,
+    not_after: i64,
+}
+
+impl PeerCertificates {
+    /// The certificates of one connection, not yet verified.
+    pub fn new(certs: Arc<[CertificateDer<'static>]>) -> Self {
+        PeerCertificates {
+            certs,
+            verified: Arc::default(),
+        }
+    }
+}
 
 /// Who made a request: upstream's `user.Info` (name and groups).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,21 +110,31 @@ impl Authenticator {
 
     /// The identity behind `peer`, or `None` when the certificate must be refused (401).
     pub fn authenticate(&self, peer: Option<&PeerCertificates>) -> Option<UserInfo> {
-        let Some((leaf, intermediates)) = peer.and_then(|p| p.0.split_first()) else {
+        let Some(peer) = peer.filter(|p| !p.certs.is_empty()) else {
             return Some(UserInfo::anonymous());
         };
-        let now = UnixTime::since_unix_epoch(
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default(),
-        );
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let verified = peer
+            .verified
+            .get_or_init(|| self.verify(&peer.certs, UnixTime::since_unix_epoch(now)))
+            .as_ref()?;
+        // A certificate that expired since the connection's first request is refused, as a
+        // fresh verification would refuse it.
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        (now <= verified.not_after).then(|| verified.user.clone())
+    }
+
+    /// Verifies a chain against the client CA and reads the identity it names; `None` when it
+    /// must be refused.
+    fn verify(&self, certs: &[CertificateDer<'static>], now: UnixTime) -> Option<Verified> {
+        let (leaf, intermediates) = certs.split_first()?;
         if let Err(e) = self.verifier.verify_client_cert(leaf, intermediates, now) {
             tracing::debug!(error = %e, "client certificate refused");
             return None;
         }
-        let Ok(fields) = x509::parse_certificate(leaf) else {
-            return None;
-        };
+        let fields = x509::parse_certificate(leaf).ok()?;
         let mut name = None;
         let mut groups = Vec::new();
         for attribute in &fields.subject {
@@ -112,13 +145,17 @@ impl Authenticator {
                 _ => {}
             }
         }
-        match name {
+        let user = match name {
             Some(name) if !name.is_empty() => {
                 groups.push(AUTHENTICATED_GROUP.to_string());
-                Some(UserInfo { name, groups })
+                UserInfo { name, groups }
             }
-            _ => Some(UserInfo::anonymous()),
-        }
+            _ => UserInfo::anonymous(),
+        };
+        Some(Verified {
+            user,
+            not_after: fields.not_after,
+        })
     }
 }
 
@@ -279,7 +316,7 @@ mod authentication_tests {
     use crate::tls::{ClusterCerts, ServingNames};
 
     fn peer(pem: &str) -> PeerCertificates {
-        PeerCertificates(vec![CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()].into())
+        PeerCertificates::new(vec![CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()].into())
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub async fn serve(
                     return;
                 }
             };
-            let peer = PeerCertificates(
+            let peer = PeerCertificates::new(
                 tls.get_ref()
                     .1
                     .peer_certificates()

@@ -17,6 +17,8 @@ pub struct CertFields<'a> {
     pub spki: &'a [u8],
     /// The subject key identifier extension's key id, when present.
     pub subject_key_id: Option<&'a [u8]>,
+    /// The end of the validity period, in seconds since the Unix epoch.
+    pub not_after: i64,
 }
 
 /// One attribute of a name: `CN=...`, `O=...`.
@@ -114,7 +116,10 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertFields<'_>, DerError> {
     tbs.read()?; // serialNumber
     tbs.read()?; // signature algorithm
     tbs.read()?; // issuer
-    tbs.read()?; // validity
+    let mut validity = Reader(tbs.expect(SEQUENCE, "validity is not a SEQUENCE")?);
+    validity.read()?; // notBefore
+    let (tag, time) = validity.read()?;
+    let not_after = parse_time(tag, time)?;
     let subject = parse_name(tbs.expect(SEQUENCE, "subject is not a SEQUENCE")?)?;
     let spki = tbs.read_whole()?;
     let mut subject_key_id = None;
@@ -140,7 +145,45 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertFields<'_>, DerError> {
         subject,
         spki,
         subject_key_id,
+        not_after,
     })
+}
+
+/// A certificate `Time`: UTCTime (`YYMMDDHHMMSSZ`, years 1950-2049) or GeneralizedTime
+/// (`YYYYMMDDHHMMSSZ`), in seconds since the Unix epoch.
+fn parse_time(tag: u8, value: &[u8]) -> Result<i64, DerError> {
+    let text = std::str::from_utf8(value).map_err(|_| DerError("time is not ASCII"))?;
+    let full = match tag {
+        0x17 if text.len() == 13 => {
+            let yy: i32 = text[..2].parse().map_err(|_| DerError("bad UTCTime"))?;
+            format!("{}{}", if yy < 50 { 20 } else { 19 }, text)
+        }
+        0x18 if text.len() == 15 => text.to_string(),
+        _ => {
+            return Err(DerError(
+                "validity time is neither UTCTime nor GeneralizedTime",
+            ));
+        }
+    };
+    let digits = full
+        .strip_suffix('Z')
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or(DerError("validity time is not in UTC"))?;
+    let field = |range: std::ops::Range<usize>| digits[range].parse::<i16>().unwrap_or(0);
+    // A two-digit field always fits an i8; out-of-range values are refused by `new`.
+    let small = |range| field(range) as i8;
+    jiff::civil::DateTime::new(
+        field(0..4),
+        small(4..6),
+        small(6..8),
+        small(8..10),
+        small(10..12),
+        small(12..14),
+        0,
+    )
+    .and_then(|time| time.to_zoned(jiff::tz::TimeZone::UTC))
+    .map(|z| z.timestamp().as_second())
+    .map_err(|_| DerError("validity time out of range"))
 }
 
 /// A `Name`'s content: SET OF SEQUENCE { type, value }, flattened in order.
@@ -206,6 +249,27 @@ mod tests {
     use rcgen::{CertificateParams, DnType, IsCa, KeyPair};
 
     use super::*;
+
+    /// rcgen writes UTCTime before 2050 and GeneralizedTime from 2050 on; both are read.
+    #[test]
+    fn reads_the_end_of_validity_in_both_time_forms() {
+        for ((y, m, d), expected) in [
+            ((2030, 1, 2), 1_893_542_400),
+            ((2060, 6, 30), 2_855_779_200),
+        ] {
+            let mut params = CertificateParams::new(vec!["x".to_string()]).unwrap();
+            params.not_after = rcgen::date_time_ymd(y, m, d);
+            let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+            let fields = parse_certificate(cert.der()).unwrap();
+            assert_eq!(fields.not_after, expected, "{y}-{m}-{d}");
+        }
+        assert!(
+            parse_time(0x17, b"3001020000Z").is_err(),
+            "month 01, day 02, hour 00, no seconds"
+        );
+        assert!(parse_time(0x17, b"301302000000Z").is_err(), "month 13");
+        assert!(parse_time(0x02, b"x").is_err());
+    }
 
     #[test]
     fn reads_what_rcgen_writes() {

@@ -2,66 +2,17 @@
 //! SQLite store, driven by raw requests (`tower::ServiceExt::oneshot`) for exact status codes,
 //! headers and bodies, and by a real `kube::Client` built on the router as a tower service.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use futures::{StreamExt, TryStreamExt};
 use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::watcher;
-use rkube_apiserver::{Resolver, router};
-use rkube_registry::Registry;
-use rkube_storage::KvStore;
-use rkube_storage_sqlite::SqliteBackend;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-async fn app() -> axum::Router {
-    let backend = Arc::new(SqliteBackend::open_in_memory().expect("sqlite"));
-    let registry = Arc::new(Registry::new(Arc::new(KvStore::new(backend))));
-    registry.ready().await;
-    let resolver: Resolver = Arc::new(move |r, sub| registry.rest(r, sub));
-    router(resolver)
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-async fn call(app: &axum::Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
+use common::{Reply, app, call, get};
 
 fn req(method: &str, uri: &str) -> http::request::Builder {
     Request::builder().method(method).uri(uri)
@@ -73,14 +24,6 @@ async fn send(app: &axum::Router, method: &str, uri: &str, body: Value) -> Reply
         .body(Body::from(body.to_string()))
         .expect("request");
     call(app, request).await
-}
-
-async fn get(app: &axum::Router, uri: &str, accept: Option<&str>) -> Reply {
-    let mut r = req("GET", uri);
-    if let Some(a) = accept {
-        r = r.header(header::ACCEPT, a);
-    }
-    call(app, r.body(Body::empty()).expect("request")).await
 }
 
 fn cm(name: &str) -> Value {

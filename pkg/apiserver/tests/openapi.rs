@@ -2,78 +2,14 @@
 //! on in-memory SQLite: what kubectl downloads before `create`/`apply`/`explain`, and what it
 //! sees when a manifest has a typo.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use rkube_api::resources::{API_GROUPS, CORE_VERSIONS};
-use rkube_apiserver::{Resolver, router};
-use rkube_registry::Registry;
-use rkube_storage::KvStore;
-use rkube_storage_sqlite::SqliteBackend;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-async fn app() -> axum::Router {
-    let backend = Arc::new(SqliteBackend::open_in_memory().expect("sqlite"));
-    let registry = Arc::new(Registry::new(Arc::new(KvStore::new(backend))));
-    registry.ready().await;
-    let resolver: Resolver = Arc::new(move |r, sub| registry.rest(r, sub));
-    router(resolver)
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn warnings(&self) -> Vec<&str> {
-        self.headers
-            .get_all(header::WARNING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect()
-    }
-}
-
-async fn call(app: &axum::Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn get(app: &axum::Router, uri: &str, accept: Option<&str>) -> Reply {
-    let mut r = Request::builder().uri(uri);
-    if let Some(a) = accept {
-        r = r.header(header::ACCEPT, a);
-    }
-    call(app, r.body(Body::empty()).expect("request")).await
-}
+use common::{Reply, app, call, get};
 
 async fn send(
     app: &axum::Router,

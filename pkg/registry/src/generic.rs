@@ -497,6 +497,24 @@ impl GenericRest {
 
     // ---- the shared write path ----
 
+    /// PUT of a subresource that writes only part of the object (`mode`: status, finalize).
+    async fn replace_part(
+        &self,
+        scope: &Scope,
+        name: &str,
+        object: Value,
+        options: &UpdateOptions,
+        mode: Mode,
+    ) -> Result<Answer<(Object, bool)>> {
+        Self::check_name(&object, name, self.namespace(scope)?)?;
+        let (object, _) = self
+            .write(scope, name, options.dry_run, false, mode, &mut |_| {
+                Ok(object.clone())
+            })
+            .await?;
+        Ok(Answer::new((object, false)))
+    }
+
     /// Writes the object `make` builds from the current one, through `prepare_update`; deletes
     /// it when the write removed the last finalizer of an object being deleted (upstream's
     /// `shouldDeleteDuringUpdate`). Returns the stored object and whether it was created.
@@ -1212,19 +1230,9 @@ impl Rest for StatusRest {
         object: Value,
         options: &UpdateOptions,
     ) -> Result<Answer<(Object, bool)>> {
-        GenericRest::check_name(&object, name, self.parent.namespace(scope)?)?;
-        let (object, _) = self
-            .parent
-            .write(
-                scope,
-                name,
-                options.dry_run,
-                false,
-                Mode::Status,
-                &mut |_| Ok(object.clone()),
-            )
-            .await?;
-        Ok(Answer::new((object, false)))
+        self.parent
+            .replace_part(scope, name, object, options, Mode::Status)
+            .await
     }
 
     async fn patch(
@@ -1283,19 +1291,9 @@ impl Rest for FinalizeRest {
         object: Value,
         options: &UpdateOptions,
     ) -> Result<Answer<(Object, bool)>> {
-        GenericRest::check_name(&object, name, self.parent.namespace(scope)?)?;
-        let (object, _) = self
-            .parent
-            .write(
-                scope,
-                name,
-                options.dry_run,
-                false,
-                Mode::Finalize,
-                &mut |_| Ok(object.clone()),
-            )
-            .await?;
-        Ok(Answer::new((object, false)))
+        self.parent
+            .replace_part(scope, name, object, options, Mode::Finalize)
+            .await
     }
 }
 

@@ -385,6 +385,23 @@ fn sigterm_stops_cleanly_and_restart_reuses_the_data_dir() -> anyhow::Result<()>
     Ok(())
 }
 
+/// Runs `rkube server` on `data_dir` (loopback, a free port) with `extra` flags, for starts
+/// that must fail, and returns how it exited.
+fn refused_start(data_dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<Exit> {
+    let data_dir = data_dir.to_str().unwrap_or_default();
+    let mut args = vec![
+        "server",
+        "--data-dir",
+        data_dir,
+        "--https-listen-port",
+        "0",
+        "--bind-address",
+        "127.0.0.1",
+    ];
+    args.extend_from_slice(extra);
+    run_to_exit(&args)
+}
+
 #[test]
 fn unknown_datastore_scheme_is_refused() -> anyhow::Result<()> {
     let exit = run_to_exit(&[
@@ -404,13 +421,7 @@ fn unwritable_data_dir_is_refused() -> anyhow::Result<()> {
     let file = dir.path().join("file");
     std::fs::write(&file, "")?;
     let data_dir = file.join("data");
-    let exit = run_to_exit(&[
-        "server",
-        "--data-dir",
-        data_dir.to_str().unwrap_or_default(),
-        "--https-listen-port",
-        "0",
-    ])?;
+    let exit = refused_start(&data_dir, &[])?;
     assert_refused(
         &exit,
         &[
@@ -429,15 +440,7 @@ fn corrupt_database_is_refused() -> anyhow::Result<()> {
     std::fs::create_dir_all(&db_dir)?;
     let db = db_dir.join("state.db");
     std::fs::write(&db, vec![0x42u8; 64 * 1024])?;
-    let exit = run_to_exit(&[
-        "server",
-        "--data-dir",
-        dir.path().to_str().unwrap_or_default(),
-        "--https-listen-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-    ])?;
+    let exit = refused_start(dir.path(), &[])?;
     assert_refused(&exit, &["rkube: error:", &db.display().to_string()]);
     Ok(())
 }
@@ -452,15 +455,7 @@ fn corrupt_certificate_is_refused() -> anyhow::Result<()> {
         &ca,
         "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
     )?;
-    let exit = run_to_exit(&[
-        "server",
-        "--data-dir",
-        dir.path().to_str().unwrap_or_default(),
-        "--https-listen-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-    ])?;
+    let exit = refused_start(dir.path(), &[])?;
     assert_refused(&exit, &["rkube: error:", &ca.display().to_string()]);
     Ok(())
 }
@@ -473,15 +468,7 @@ fn unreachable_etcd_is_refused() -> anyhow::Result<()> {
         .local_addr()?
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let exit = run_to_exit(&[
-        "server",
-        "--data-dir",
-        dir.path().to_str().unwrap_or_default(),
-        "--datastore-endpoint",
-        &endpoint,
-        "--https-listen-port",
-        "0",
-    ])?;
+    let exit = refused_start(dir.path(), &["--datastore-endpoint", &endpoint])?;
     assert_refused(&exit, &["rkube: error:", &endpoint]);
     Ok(())
 }

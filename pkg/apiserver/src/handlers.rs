@@ -154,8 +154,12 @@ impl Target {
             let accepted: Vec<&str> = PATCH_MEDIA_TYPES.iter().map(|(m, _)| *m).collect();
             return Err(ApiError::unsupported_media_type(&accepted).into());
         };
-        let opts = options::patch_options(&self.query, patch_type)?;
+        let mut opts = options::patch_options(&self.query, patch_type)?;
         let patch = read_body(body).await?;
+        opts.field_check = openapi::patched_object_check(self.body_gvk());
+        if matches!(patch_type, PatchType::Merge | PatchType::StrategicMerge) {
+            opts.patch_findings = openapi::patch_duplicates(self.body_gvk(), &patch);
+        }
         let answer = self
             .rest
             .patch(&self.scope, &self.info.name, patch_type, &patch, &opts)

@@ -200,6 +200,7 @@ pub(crate) fn patch_options(q: &Query, patch_type: PatchType) -> Result<PatchOpt
         field_manager,
         force: force.is_some_and(go_list_bool),
         field_validation,
+        ..PatchOptions::default()
     })
 }
 

@@ -269,3 +269,86 @@ async fn ignore_drops_the_fields_silently() {
     .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn patches_are_field_validated_like_bodies() {
+    let app = app().await;
+    let created = send(
+        &app,
+        "POST",
+        &format!("{DEPLOYMENTS}?fieldValidation=Ignore"),
+        "application/json",
+        &deployment("patched"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let url = format!("{DEPLOYMENTS}/patched");
+    let merge = "application/merge-patch+json";
+
+    // Warn (the default): the unknown field is dropped and named; the known one lands.
+    let reply = send(
+        &app,
+        "PATCH",
+        &url,
+        merge,
+        r#"{"spec":{"replicas":3,"bogus":1}}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.warnings(),
+        [r#"299 - "unknown field \"spec.bogus\"""#]
+    );
+    let stored = get(&app, &url, None).await.json();
+    assert_eq!(stored["spec"]["replicas"], 3);
+    assert!(stored["spec"].get("bogus").is_none());
+
+    // Strict: upstream's 422 on the field `patch`, nothing written; duplicate keys of the patch
+    // body are reported with the patched object's unknown fields.
+    let reply = send(
+        &app,
+        "PATCH",
+        &format!("{url}?fieldValidation=Strict"),
+        merge,
+        r#"{"spec":{"replicas":4,"replicas":5,"bogus":1}}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let status = reply.json();
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(status["details"]["causes"][0]["field"], "patch");
+    let message = status["message"].as_str().expect("message");
+    assert!(
+        message.starts_with(r#" "" is invalid: patch: Invalid value: "{"#),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            r#": strict decoding error: duplicate field "spec.replicas", unknown field "spec.bogus""#
+        ),
+        "{message}"
+    );
+    assert_eq!(get(&app, &url, None).await.json()["spec"]["replicas"], 3);
+
+    // JSON patch too; Ignore stays silent.
+    let reply = send(
+        &app,
+        "PATCH",
+        &format!("{url}?fieldValidation=Strict"),
+        "application/json-patch+json",
+        r#"[{"op":"add","path":"/spec/bogus","value":1}]"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = send(
+        &app,
+        "PATCH",
+        &format!("{url}?fieldValidation=Ignore"),
+        "application/json-patch+json",
+        r#"[{"op":"add","path":"/spec/bogus","value":1}]"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.warnings().is_empty());
+    assert!(reply.json()["spec"].get("bogus").is_none());
+}

@@ -6,6 +6,9 @@
 //! answer is an object or an [`ApiError`] shaped as upstream's `Status`. Encoding (JSON, YAML,
 //! Table) is the API server's business.
 
+use std::fmt;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rkube_api::resources::Resource;
 use rkube_api::status::ApiError;
@@ -70,6 +73,21 @@ pub enum PatchType {
     Apply,
 }
 
+/// Upstream's strict decode of a patched object, handed from the API server (which owns the
+/// schemas) to the registry (which applies patches): drops the fields the kind's schema does not
+/// have and names each one (`unknown field "spec.foo"`).
+#[derive(Clone)]
+pub struct FieldCheck(pub Arc<CheckFields>);
+
+/// The function inside a [`FieldCheck`].
+pub type CheckFields = dyn Fn(&mut Value) -> Vec<String> + Send + Sync;
+
+impl fmt::Debug for FieldCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FieldCheck")
+    }
+}
+
 /// Options of a patch.
 #[derive(Debug, Clone, Default)]
 pub struct PatchOptions {
@@ -81,6 +99,11 @@ pub struct PatchOptions {
     pub force: bool,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// The kind's field check of the patched object; `None` for kinds without a schema.
+    pub field_check: Option<FieldCheck>,
+    /// What a strict decode found in the patch body itself (duplicate keys), reported together
+    /// with the patched object's findings.
+    pub patch_findings: Vec<String>,
 }
 
 /// Options of a get.

@@ -185,6 +185,7 @@ impl Rest for ScaleRest {
         options: &PatchOptions,
     ) -> Result<Answer<Object>> {
         let patch = ParsedPatch::parse(patch_type, patch)?;
+        let mut warnings = Vec::new();
         let (parent, _) = self
             .parent
             .write(
@@ -196,12 +197,16 @@ impl Rest for ScaleRest {
                 &mut |current| {
                     let current = current.ok_or_else(|| not_found(self, name))?;
                     let scale = self.scale_of(current)?;
-                    let patched = GenericRest::apply_patch(scale.value(), &patch)?;
+                    let patched =
+                        GenericRest::patched(scale.value(), &patch, options, &mut warnings)?;
                     self.apply(current, patched)
                 },
             )
             .await?;
-        Ok(Answer::new(self.scale_of(&parent)?))
+        Ok(Answer {
+            value: self.scale_of(&parent)?,
+            warnings,
+        })
     }
 }
 

@@ -10,9 +10,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use rkube_api::status::ApiError;
-use rkube_registry::rest::FieldValidation;
+use rkube_registry::rest::{FieldCheck, FieldValidation};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -84,10 +85,7 @@ pub(crate) fn check_body(
         // Protobuf has no field names to get wrong: unknown fields never decode.
         Some(_) => return Ok(Vec::new()),
     };
-    let Some(k) = schemas::find(group, version, kind) else {
-        return Ok(Vec::new());
-    };
-    let Some(root) = schemas::V3.get((k.name)().as_ref()) else {
+    let Some(root) = root_schema(group, version, kind) else {
         return Ok(Vec::new());
     };
     let findings = scan(root, raw, format);
@@ -114,6 +112,48 @@ pub(crate) fn check_body(
             .into())
         }
     }
+}
+
+/// The check of a patched `group/version/kind` object (upstream decodes it strictly into its Go
+/// type): drops unknown fields and names them. `None` for kinds without a schema.
+pub(crate) fn patched_object_check(
+    (group, version, kind): (&str, &str, &str),
+) -> Option<FieldCheck> {
+    let root = root_schema(group, version, kind)?;
+    Some(FieldCheck(Arc::new(move |object: &mut Value| {
+        let Ok(raw) = serde_json::to_vec(object) else {
+            return Vec::new();
+        };
+        let findings = scan(root, &raw, Format::Json);
+        for finding in &findings {
+            if let Finding::Unknown(path) = finding {
+                remove(object, path);
+            }
+        }
+        findings.iter().map(ToString::to_string).collect()
+    })))
+}
+
+/// The duplicate keys of a merge or strategic-merge patch body, which upstream's strict decode of
+/// the patch reports (its unknown fields show up in the patched object instead).
+pub(crate) fn patch_duplicates(
+    (group, version, kind): (&str, &str, &str),
+    raw: &[u8],
+) -> Vec<String> {
+    let Some(root) = root_schema(group, version, kind) else {
+        return Vec::new();
+    };
+    scan(root, raw, Format::Json)
+        .iter()
+        .filter(|f| matches!(f, Finding::Duplicate(_)))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// The schema of a kind, if it has one.
+fn root_schema(group: &str, version: &str, kind: &str) -> Option<&'static Value> {
+    let k = schemas::find(group, version, kind)?;
+    schemas::V3.get((k.name)().as_ref())
 }
 
 /// Walks `raw` against `root`; findings in document order. A body the walk cannot read (it

@@ -37,7 +37,7 @@ use crate::negotiate;
 use crate::request_info::query_pairs;
 use crate::response::{Failure, bytes_response};
 
-pub(crate) use fields::check_body;
+pub(crate) use fields::{check_body, patch_duplicates, patched_object_check};
 
 /// The OpenAPI flavour a document is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -165,6 +165,16 @@ impl ServiceRest {
 
     /// Picks and claims the Service's ClusterIP; returns it, or `None` for Services that have
     /// none (headless, ExternalName). A dry run checks without claiming.
+    /// Releases the addresses of a Service an update or patch deleted: the write removed the
+    /// last finalizer of a Service being deleted, so the registry removed it.
+    async fn release_if_gone(&self, written: &Object, dry_run: bool) {
+        let value = written.value();
+        let deleting = value["metadata"].get("deletionTimestamp").is_some();
+        if deleting && !held_by_finalizers(value) && !dry_run {
+            self.release(value).await;
+        }
+    }
+
     async fn allocate(&self, object: &Value, dry_run: bool) -> Result<Option<Ipv4Addr>> {
         let spec = object.get("spec");
         let kind = spec.and_then(|s| s.get("type")).and_then(Value::as_str);
@@ -221,6 +231,13 @@ impl ServiceRest {
 }
 
 /// The ClusterIPs a stored Service holds.
+/// Whether finalizers still hold a Service's deletion.
+fn held_by_finalizers(service: &Value) -> bool {
+    service["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+}
+
 fn cluster_ips(service: &Value) -> Vec<String> {
     let spec = service.get("spec");
     let listed = spec
@@ -304,7 +321,9 @@ impl Rest for ServiceRest {
         options: &UpdateOptions,
     ) -> Result<Answer<(Object, bool)>> {
         // ClusterIPs are immutable once set (the strategy keeps and checks them).
-        self.services.update(scope, name, object, options).await
+        let answer = self.services.update(scope, name, object, options).await?;
+        self.release_if_gone(&answer.value.0, options.dry_run).await;
+        Ok(answer)
     }
 
     async fn patch(
@@ -315,9 +334,12 @@ impl Rest for ServiceRest {
         patch: &[u8],
         options: &PatchOptions,
     ) -> Result<Answer<Object>> {
-        self.services
+        let answer = self
+            .services
             .patch(scope, name, patch_type, patch, options)
-            .await
+            .await?;
+        self.release_if_gone(&answer.value, options.dry_run).await;
+        Ok(answer)
     }
 
     async fn delete(
@@ -345,10 +367,7 @@ impl Rest for ServiceRest {
         if !delete.dry_run {
             for service in &deleted.items {
                 // A Service still held by finalizers keeps its address until it is gone.
-                let held = service.value()["metadata"]["finalizers"]
-                    .as_array()
-                    .is_some_and(|f| !f.is_empty());
-                if !held {
+                if !held_by_finalizers(service.value()) {
                     self.release(service.value()).await;
                 }
             }

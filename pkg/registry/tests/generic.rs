@@ -961,6 +961,42 @@ async fn services_allocate_and_release_cluster_ips() {
     assert_eq!(released.code(), 404);
     let reused = create(&services, &scope, service("again", Some(&ip))).await;
     assert_eq!(reused.value()["spec"]["clusterIP"], json!(ip));
+
+    // A Service whose deletion waits for a finalizer keeps its address until the patch that
+    // removes the finalizer deletes it.
+    let mut held = service("held", None);
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    let held = create(&services, &scope, held).await;
+    let held_ip = held.value()["spec"]["clusterIP"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    services
+        .delete(&scope, "held", &DeleteOptions::default())
+        .await
+        .unwrap();
+    let still = addresses
+        .get(&Scope::default(), &held_ip, &GetOptions::default())
+        .await;
+    assert!(
+        still.is_ok(),
+        "released while a finalizer holds the Service"
+    );
+    services
+        .patch(
+            &scope,
+            "held",
+            PatchType::Merge,
+            br#"{"metadata":{"finalizers":null}}"#,
+            &PatchOptions::default(),
+        )
+        .await
+        .unwrap();
+    let released = addresses
+        .get(&Scope::default(), &held_ip, &GetOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(released.code(), 404);
 }
 
 /// Deleting a namespace starts its termination (upstream's namespace storage): it turns

@@ -613,3 +613,21 @@ pub fn required_kubectls() -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// `scripts/test` passes the Helm it fetched as `RKUBE_E2E_HELM=/path`.
+const HELM_ENV: &str = "RKUBE_E2E_HELM";
+/// Set (to anything) when Helm must be present (`scripts/test` sets it).
+const REQUIRE_HELM_ENV: &str = "RKUBE_E2E_REQUIRE_HELM";
+
+/// The pinned Helm binary; `None` when this run has none and does not require it (a bare
+/// `cargo test` outside `scripts/test`).
+pub fn helm() -> Option<PathBuf> {
+    let found = std::env::var_os(HELM_ENV)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    assert!(
+        found.is_some() || std::env::var_os(REQUIRE_HELM_ENV).is_none(),
+        "{REQUIRE_HELM_ENV} is set but {HELM_ENV} names no file: run scripts/test"
+    );
+    found
+}

@@ -1,21 +1,31 @@
-//! Kubernetes protobuf bodies (`application/vnd.kubernetes.protobuf`) decoded to JSON.
+//! Kubernetes protobuf (`application/vnd.kubernetes.protobuf`): request bodies decoded to JSON,
+//! responses and watch events encoded from it.
 //!
 //! client-go's typed clients (and so kubectl's `create <kind>` commands) send protobuf and do not
 //! fall back to JSON on `415`, so the API server decodes protobuf into the same
 //! `serde_json::Value` a JSON body would have produced, and everything after decoding stays JSON.
+//! Clients that prefer protobuf get it back: [`encode`] (objects, Status), [`encode_list`]
+//! (`<Kind>List`) and [`watch_frame`] (one length-delimited `WatchEvent` of a watch stream) write
+//! what Go's generated marshalling writes for the same object.
 //!
 //! A body is the magic `k8s\0`, then a `runtime.Unknown` envelope: `typeMeta` (apiVersion, kind)
-//! and `raw`, the object's own message. [`wire`] reads the protobuf wire format; the generated
-//! [`schema`] table (upstream's field numbers, wire types, JSON names) says what each field
-//! means; this module walks the two together and renders apimachinery's special types in their
-//! JSON forms (`IntOrString`, `Quantity`, `Time`, `MicroTime`, `Duration`, raw JSON).
+//! and `raw`, the object's own message. `wire` reads and writes the protobuf wire format; the
+//! generated `schema` table (upstream's field numbers, wire types, JSON names) says what each
+//! field means; this module walks the two together to decode, `encode` walks the schema to
+//! encode, and both render apimachinery's special types in their JSON forms (`IntOrString`,
+//! `Quantity`, `Time`, `MicroTime`, `Duration`, raw JSON).
 //!
-//! Presence follows Go's JSON of the same object: Go's protobuf writes every non-pointer scalar,
-//! even zero, so a zero scalar is kept only where Go's JSON would keep it (pointer fields, and
-//! fields without `omitempty`); the generator records which is which from upstream's struct tags.
+//! Presence follows Go: its protobuf writes every non-pointer field, even zero, so the decoder
+//! keeps a zero scalar only where Go's JSON would keep it (pointer fields, and fields without
+//! `omitempty`), and the encoder writes Go's zero value for every non-pointer field the JSON
+//! leaves out; the generator records which is which from upstream's struct tags. Kinds without a
+//! message (custom resources) have no protobuf form ([`has_kind`]).
 
+mod encode;
 mod schema;
 mod wire;
+
+pub use self::encode::{Error as EncodeError, encode, encode_list, watch_frame};
 
 use serde_json::{Map, Value};
 
@@ -82,6 +92,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// with `apiVersion` and `kind` from the envelope.
 pub fn decode(body: &[u8]) -> Result<Value> {
     decode_at(body, 0)
+}
+
+/// Whether objects of this kind have a protobuf message (custom resources do not).
+pub fn has_kind(api_version: &str, kind: &str) -> bool {
+    message_for(api_version, kind).is_some()
 }
 
 /// The proto package of a group-version's types: `apps`, `v1` -> `k8s.io.api.apps.v1`.
@@ -270,7 +285,14 @@ fn decode_message(msg: &'static Message, buf: &[u8], depth: usize) -> Result<Opt
             };
             let value = pick(true)
                 .and_then(|k| fields.remove(k))
-                .or_else(|| msg.fields.iter().find_map(|f| fields.remove(f.json)));
+                .or_else(|| msg.fields.iter().find_map(|f| fields.remove(f.json)))
+                // `allows: false` is a zero the struct walk dropped; Go's JSON says `false`.
+                .or_else(|| {
+                    msg.fields
+                        .iter()
+                        .any(|f| matches!(f.ty, Ty::Bool))
+                        .then_some(Value::Bool(false))
+                });
             Ok(value)
         }
     }

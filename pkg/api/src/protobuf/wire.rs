@@ -1,6 +1,7 @@
-//! A protobuf wire-format reader over a byte slice: varints, length-delimited fields, fixed
-//! 32/64-bit values. Every length is checked against what is left, so a hostile body can make it
-//! fail but never read past the end or allocate more than the body's size.
+//! The protobuf wire format: a reader over a byte slice (varints, length-delimited fields, fixed
+//! 32/64-bit values) and a writer. Every length read is checked against what is left, so a
+//! hostile body can make the reader fail but never read past the end or allocate more than the
+//! body's size.
 
 use super::Error;
 
@@ -121,6 +122,74 @@ impl Raw<'_> {
     }
 }
 
+/// Writes fields in the order they are given (ascending numbers, as Go's generated code does).
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// A writer whose output starts with `prefix` (the magic number of a whole body).
+    pub(crate) fn with_prefix(prefix: &[u8]) -> Self {
+        Self {
+            buf: prefix.to_vec(),
+        }
+    }
+
+    /// What has been written.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// A varint field (int32 sign-extended to 64 bits first, as Go does).
+    pub(crate) fn varint_field(&mut self, number: u32, value: u64) {
+        self.key(number, 0);
+        put_varint(&mut self.buf, value);
+    }
+
+    /// A fixed64 field (double).
+    pub(crate) fn fixed64_field(&mut self, number: u32, value: u64) {
+        self.key(number, 1);
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    /// A length-delimited field holding `bytes` (string, bytes).
+    pub(crate) fn bytes_field(&mut self, number: u32, bytes: &[u8]) {
+        self.key(number, 2);
+        put_varint(&mut self.buf, bytes.len() as u64);
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// A nested message written by `body`. Its length is only known afterwards, so it is put in
+    /// front of the content then: one move of the content instead of sizing every message twice.
+    pub(crate) fn message_field<E>(
+        &mut self,
+        number: u32,
+        body: impl FnOnce(&mut Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.key(number, 2);
+        let start = self.buf.len();
+        body(self)?;
+        let mut len = Vec::with_capacity(10);
+        put_varint(&mut len, (self.buf.len() - start) as u64);
+        self.buf.splice(start..start, len);
+        Ok(())
+    }
+
+    fn key(&mut self, number: u32, wire_type: u32) {
+        put_varint(&mut self.buf, u64::from(number << 3 | wire_type));
+    }
+}
+
+/// Base-128 varint, least significant group first.
+fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        buf.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +213,39 @@ mod tests {
         assert!(matches!(
             r.next_field().unwrap(),
             Some((4, Raw::Fixed64(2)))
+        ));
+        assert!(r.next_field().unwrap().is_none());
+    }
+
+    #[test]
+    fn writer_output_reads_back() {
+        let mut w = Writer::with_prefix(b"k8s\0");
+        w.varint_field(1, 300);
+        w.message_field(2, |w| {
+            w.bytes_field(1, &[b'x'; 200]);
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        w.fixed64_field(4, 2);
+        w.varint_field(5, -1i64 as u64);
+        let bytes = w.into_bytes();
+        let mut r = Reader::new(bytes.strip_prefix(b"k8s\0").unwrap());
+        assert!(matches!(
+            r.next_field().unwrap(),
+            Some((1, Raw::Varint(300)))
+        ));
+        let Some((2, Raw::Len(inner))) = r.next_field().unwrap() else {
+            panic!("nested message");
+        };
+        // 200 bytes of content plus its key and two-byte length.
+        assert_eq!(inner.len(), 203);
+        assert!(matches!(
+            r.next_field().unwrap(),
+            Some((4, Raw::Fixed64(2)))
+        ));
+        assert!(matches!(
+            r.next_field().unwrap(),
+            Some((5, Raw::Varint(u64::MAX)))
         ));
         assert!(r.next_field().unwrap().is_none());
     }

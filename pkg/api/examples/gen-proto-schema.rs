@@ -23,6 +23,10 @@ use std::process::Command;
 
 use rkube_api::protobuf::proto_package;
 
+#[path = "common/go.rs"]
+#[allow(dead_code)] // shared with gen-type-table, which uses more of it
+mod go;
+
 /// A field as prost declares it.
 #[derive(Debug)]
 struct PbField {
@@ -50,9 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     parse_k8s_pb(&pb_src, &pb_src, &mut messages)?;
     let mut go = BTreeMap::new();
     let mut types = BTreeMap::new();
-    for dir in &go_dirs {
-        parse_go(dir, &mut go, &mut types)?;
-    }
+    index_go(&go::read_modules(&go_dirs)?, &mut go, &mut types);
     // k8s-pb renames some messages to Rust's casing (`CSIDriver` -> `CsiDriver`); the wire and
     // the envelope's kind use Go's names, so every name goes back to its Go spelling.
     let canonical = |name: &str| -> String {
@@ -337,76 +339,41 @@ fn resolve(rust_ty: &str, module: &[String]) -> Option<String> {
     Some(format!("k8s.io.{}", segments.join(".")))
 }
 
-/// Reads the Go structs of every directory under `dir` that has a `generated.proto`.
-fn parse_go(
-    dir: &Path,
+/// The Go structs' fields (keyed by proto package, struct and proto field number) and every
+/// type's Go name and whether it is a named slice (keyed by proto package and lowercase name),
+/// from the packages that have a `generated.proto`.
+fn index_go(
+    packages: &BTreeMap<String, go::Package>,
     out: &mut BTreeMap<(String, String, u32), GoField>,
     types: &mut BTreeMap<(String, String), (String, bool)>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.path());
-    let proto = dir.join("generated.proto");
-    let package = if proto.exists() {
-        std::fs::read_to_string(&proto)?
-            .lines()
-            .find_map(|l| l.strip_prefix("package "))
-            .map(|p| p.trim_end_matches(';').to_owned())
-    } else {
-        None
-    };
-    for entry in entries {
-        let path = entry.path();
-        if path.is_dir() {
-            parse_go(&path, out, types)?;
+) {
+    for package in packages.values() {
+        let Some(proto) = &package.proto_package else {
             continue;
-        }
-        let Some(package) = &package else { continue };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !name.ends_with(".go")
-            || name.ends_with("_test.go")
-            || name.starts_with("zz_")
-            || name.contains(".pb.")
-        {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)?;
-        let mut current: Option<String> = None;
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("type ") {
-                let mut words = rest.split_whitespace();
-                let (name, ty) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-                // A named slice (`type ExtraValue []string`) is a message wrapping its items.
-                let items = ty.starts_with("[]") && !ty.starts_with("[]byte");
-                let key = (package.clone(), name.to_ascii_lowercase());
-                types.insert(key, (name.to_owned(), items));
-                current = (ty == "struct").then(|| name.to_owned());
-            } else if line.starts_with('}') {
-                current = None;
-            } else if let Some(strct) = &current {
-                let line = line.trim();
-                if line.starts_with("//") || !line.contains("protobuf:\"") {
-                    continue;
-                }
-                if let Some((tag, field)) = go_field(line) {
-                    out.insert((package.clone(), strct.clone(), tag), field);
+        };
+        for decl in &package.types {
+            // A named slice (`type ExtraValue []string`) is a message wrapping its items.
+            let items = decl.raw.starts_with("[]") && !decl.raw.starts_with("[]byte");
+            let key = (proto.clone(), decl.name.to_ascii_lowercase());
+            types.insert(key, (decl.name.clone(), items));
+            for field in &decl.fields {
+                if let Some((tag, field)) = go_field(field) {
+                    out.insert((proto.clone(), decl.name.clone(), tag), field);
                 }
             }
         }
     }
-    Ok(())
 }
 
-fn go_field(line: &str) -> Option<(u32, GoField)> {
-    let (decl, tags) = line.split_once('`')?;
-    let words: Vec<&str> = decl.split_whitespace().collect();
-    let go_ty = words.last()?;
-    let json = tags.split("json:\"").nth(1)?.split('"').next()?;
-    let (json_name, opts) = json.split_once(',').unwrap_or((json, ""));
-    let proto = tags.split("protobuf:\"").nth(1)?.split('"').next()?;
-    let tag = proto.split(',').nth(1)?.parse().ok()?;
+fn go_field(field: &go::FieldDecl) -> Option<(u32, GoField)> {
+    let go_ty = field.go_type_text();
+    let (json_name, opts) = field.json()?;
+    let tag = field
+        .tag_value("protobuf")?
+        .split(',')
+        .nth(1)?
+        .parse()
+        .ok()?;
     if json_name == "-" {
         return None;
     }

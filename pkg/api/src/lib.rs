@@ -18,15 +18,22 @@
 //!   (`serde_json::Value`), the form storage, patches and custom resources work on.
 //! - [`protobuf`]: Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`)
 //!   decoded to that same JSON form, driven by a schema generated from upstream's types.
+//! - [`patch`]: strategic merge patch over that JSON form, merging lists as [`types`] says.
+//! - [`types`]: upstream's API struct types as a generated table (fields, shapes, list types and
+//!   keys, patch strategies, atomic markers) with an API to navigate it from a kind, for code
+//!   that merges objects in their JSON form.
 //!
 //! Typed built-in kinds come from `k8s-openapi` (re-exported as [`k8s_openapi`]).
 
 pub use k8s_openapi;
 
+pub mod apply;
 pub mod field;
 pub mod meta;
+pub mod patch;
 pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod status;
+pub mod types;
 pub mod validation;

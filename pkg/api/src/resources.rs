@@ -136,6 +136,10 @@ pub struct Resource {
     /// Whether kube-apiserver serves lists and watches from its watch cache (all stored
     /// resources except events, whose cache is disabled by default).
     pub watch_cache: bool,
+    /// The `apiVersion` objects under `storage_prefix` are stored as, when it is not this
+    /// resource's own: kube-apiserver keeps one version per prefix (autoscaling/v2 for HPAs,
+    /// core v1 for Events) and converts the others on every read and write.
+    pub stored_as: Option<&'static str>,
 }
 
 impl Resource {
@@ -166,6 +170,25 @@ impl Resource {
     /// The named subresource.
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
         self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// The `apiVersion` objects of this resource are stored as ([`Resource::stored_as`], or
+    /// its own).
+    pub fn storage_api_version(&self) -> Cow<'static, str> {
+        match self.stored_as {
+            Some(stored) => Cow::Borrowed(stored),
+            None => self.api_version(),
+        }
+    }
+
+    /// Whether another served version shares this resource's storage prefix, so objects read
+    /// under it may be in a version other than this one.
+    pub fn shares_storage(&self) -> bool {
+        self.storage_prefix.is_some()
+            && all().iter().any(|other| {
+                other.storage_prefix == self.storage_prefix
+                    && (other.group, other.version) != (self.group, self.version)
+            })
     }
 
     /// The storage key of an object: `/registry/<prefix>/<namespace>/<name>` (no namespace
@@ -263,6 +286,7 @@ const fn res(
         subresources: &[],
         storage_prefix: Some(plural),
         watch_cache: true,
+        stored_as: None,
     }
 }
 
@@ -296,6 +320,12 @@ impl Resource {
         Self {
             storage_prefix: None,
             watch_cache: false,
+            ..self
+        }
+    }
+    const fn stored_as(self, api_version: &'static str) -> Self {
+        Self {
+            stored_as: Some(api_version),
             ..self
         }
     }
@@ -401,7 +431,7 @@ pub static RESOURCES: &[Resource] = &[
         .short(&["sts"]).cats(ALL).subs(&[SCALE, status("StatefulSet")]),
     // ---- events.k8s.io/v1 (same storage as core events) ----
     res("events.k8s.io", "v1", "events", "event", "Event", true)
-        .short(&["ev"]).no_watch_cache(),
+        .short(&["ev"]).no_watch_cache().stored_as("v1"),
     // ---- authentication.k8s.io/v1 ----
     res("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false)
         .verbs(CREATE).virtual_only(),
@@ -420,7 +450,7 @@ pub static RESOURCES: &[Resource] = &[
     res("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true)
         .short(&["hpa"]).cats(ALL).subs(HPA_SUBS),
     res("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true)
-        .short(&["hpa"]).cats(ALL).subs(HPA_SUBS),
+        .short(&["hpa"]).cats(ALL).subs(HPA_SUBS).stored_as("autoscaling/v2"),
     // ---- batch/v1 ----
     res("batch", "v1", "cronjobs", "cronjob", "CronJob", true)
         .short(&["cj"]).cats(ALL).subs(&[status("CronJob")]),
@@ -765,6 +795,29 @@ mod tests {
                 "{}",
                 r.plural
             );
+        }
+    }
+
+    #[test]
+    fn a_shared_prefix_holds_one_served_version() {
+        // kube-apiserver's storage versions: autoscaling/v2 HPAs, core v1 Events.
+        let hpa_v1 = get("autoscaling", "v1", "horizontalpodautoscalers");
+        let hpa_v2 = get("autoscaling", "v2", "horizontalpodautoscalers");
+        assert_eq!(hpa_v1.storage_api_version(), "autoscaling/v2");
+        assert_eq!(hpa_v2.storage_api_version(), "autoscaling/v2");
+        let events = get("events.k8s.io", "v1", "events");
+        assert_eq!(events.storage_api_version(), "v1");
+        assert!(hpa_v1.shares_storage() && hpa_v2.shares_storage() && events.shares_storage());
+        assert!(!get("", "v1", "configmaps").shares_storage());
+        // Every version under a shared prefix names the same stored version, one that is served
+        // there and stores as itself.
+        for r in RESOURCES.iter().filter(|r| r.shares_storage()) {
+            let stored = r.storage_api_version();
+            let owner = RESOURCES
+                .iter()
+                .find(|o| o.storage_prefix == r.storage_prefix && o.api_version() == stored)
+                .unwrap_or_else(|| panic!("{} {}: {stored} is not served", r.group, r.plural));
+            assert_eq!(owner.stored_as, None, "{}", owner.plural);
         }
     }
 

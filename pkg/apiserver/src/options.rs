@@ -35,6 +35,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every pair, in order (what connect subresources pass on).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// Every value of `key`.
     pub fn all(&self, key: &str) -> Vec<&str> {
         self.0
@@ -157,6 +162,7 @@ pub(crate) fn create_options(q: &Query) -> Result<CreateOptions, Failure> {
         dry_run,
         field_manager,
         field_validation,
+        user_agent: None,
     })
 }
 
@@ -171,6 +177,7 @@ pub(crate) fn update_options(q: &Query) -> Result<UpdateOptions, Failure> {
         dry_run,
         field_manager,
         field_validation,
+        user_agent: None,
     })
 }
 

@@ -23,9 +23,11 @@ use async_trait::async_trait;
 use futures::future::{BoxFuture, ready};
 use rkube_api::field::{FieldError, Path};
 use rkube_api::meta;
+use rkube_api::patch;
 use rkube_api::resources::{GroupKind, Resource};
 use rkube_api::selector::{FieldOperator, FieldSelector, LabelSelector, unsupported_field_label};
-use rkube_api::status::{ApiError, Reason, StatusCause, StatusDetails};
+use rkube_api::status::{ApiError, Reason};
+use rkube_api::types;
 use rkube_api::validation;
 use rkube_storage::{
     GetOptions as StoreGet, ListOptions as StoreList, Object, ObjectList, Preconditions, Predicate,
@@ -34,6 +36,7 @@ use rkube_storage::{
 use serde_json::{Map, Value, json};
 
 use crate::errors::{Operation, invalid_resource_version, list_error, reject, to_api_error};
+use crate::field_manager::{Track, apply, parse_apply, track_update};
 use crate::rest::{
     Answer, CreateOptions, DeleteOptions, Deleted, FieldValidation, GetOptions, ListOptions,
     PatchOptions, PatchType, Rest, Result, Scope, UpdateOptions,
@@ -68,6 +71,23 @@ pub(crate) enum Mode {
     Status,
     /// The `finalize` subresource (namespaces): only `spec.finalizers`.
     Finalize,
+    /// Pods' `ephemeralcontainers` subresource: only `spec.ephemeralContainers`.
+    EphemeralContainers,
+    /// Pods' `resize` subresource: only the containers' resources and resize policies.
+    Resize,
+}
+
+impl Mode {
+    /// The subresource a write in this mode goes through ("" for the main resource).
+    fn subresource(self) -> &'static str {
+        match self {
+            Mode::Main => "",
+            Mode::Status => "status",
+            Mode::Finalize => "finalize",
+            Mode::EphemeralContainers => "ephemeralcontainers",
+            Mode::Resize => "resize",
+        }
+    }
 }
 
 /// One stored resource. See the [module docs](self).
@@ -177,6 +197,11 @@ impl GenericRest {
     /// The resource this registry serves.
     pub(crate) fn served(&self) -> &'static Resource {
         self.resource
+    }
+
+    /// The store, for subresources whose writes skip the strategy (pods' `binding`).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     // ---- building objects ----
@@ -424,6 +449,11 @@ impl GenericRest {
             object["spec"]["finalizers"] = sent;
             return Ok((object, false));
         }
+        if matches!(mode, Mode::EphemeralContainers | Mode::Resize) {
+            let (object, errs) = crate::subresources::pod_parts::prepare(mode, &new, old_value);
+            self.invalid(&object, errs)?;
+            return Ok((object, false));
+        }
         if mode == Mode::Status {
             // Everything but status comes from the stored object.
             let mut object = old_value.clone();
@@ -498,7 +528,7 @@ impl GenericRest {
     // ---- the shared write path ----
 
     /// PUT of a subresource that writes only part of the object (`mode`: status, finalize).
-    async fn replace_part(
+    pub(crate) async fn replace_part(
         &self,
         scope: &Scope,
         name: &str,
@@ -507,17 +537,204 @@ impl GenericRest {
         mode: Mode,
     ) -> Result<Answer<(Object, bool)>> {
         Self::check_name(&object, name, self.namespace(scope)?)?;
+        let track = Track::new(
+            options.field_manager.as_deref(),
+            options.user_agent.as_deref(),
+            mode.subresource(),
+        );
         let (object, _) = self
-            .write(scope, name, options.dry_run, false, mode, &mut |_| {
-                Ok(object.clone())
-            })
+            .write_tracked(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                mode,
+                &track,
+                &mut |_| Ok(object.clone()),
+            )
             .await?;
         Ok(Answer::new((object, false)))
+    }
+
+    /// POST of `object`; `track` records the create in its managedFields (an object built by
+    /// an apply already carries its own).
+    pub(crate) async fn create_object(
+        &self,
+        scope: &Scope,
+        object: Value,
+        options: &CreateOptions,
+        track: bool,
+    ) -> Result<Answer<Object>> {
+        let namespace = self.namespace(scope)?.to_string();
+        let mut object = self.prepare_create(object, &namespace)?;
+        if track {
+            let track = Track::new(
+                options.field_manager.as_deref(),
+                options.user_agent.as_deref(),
+                "",
+            );
+            track_update(
+                self.resource,
+                &track,
+                self.owns_status_separately(),
+                None,
+                &mut object,
+                &now(0),
+            );
+        }
+        let generate_from = (meta::name(&object).unwrap_or("").is_empty())
+            .then(|| {
+                meta::field(&object, "generateName")
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .filter(|g| !g.is_empty());
+        let scope = Scope {
+            namespace: Some(namespace),
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(base) = &generate_from {
+                let name = validation::generate_name(base);
+                metadata(&mut object)?.insert("name".into(), Value::String(name));
+            }
+            self.validate_create(&object)?;
+            let name = meta::name(&object).unwrap_or("").to_string();
+            let key = self.key(&scope, &name)?;
+            let warnings = self.strategy.warnings(&object);
+            let result = if options.dry_run {
+                match self.store.get(&key, &StoreGet::default()).await {
+                    Ok(_) => Err(StorageError::AlreadyExists { key: key.clone() }),
+                    Err(StorageError::NotFound { .. }) => object_at(&key, object.clone(), 0)
+                        .map_err(|e| StorageError::Rejected(reject(e))),
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.store.create(&key, object.clone(), self.ttl()).await
+            };
+            return match result {
+                Ok(created) => Ok(Answer {
+                    value: created,
+                    warnings,
+                }),
+                Err(StorageError::AlreadyExists { .. }) if generate_from.is_some() => {
+                    if attempt < GENERATE_NAME_ATTEMPTS {
+                        continue;
+                    }
+                    Err(ApiError::generate_name_conflict(
+                        self.resource.group_resource(),
+                        &name,
+                        1,
+                    ))
+                }
+                Err(e) => Err(self.storage_error(&name, Operation::Create)(e)),
+            };
+        }
+    }
+
+    /// The object an apply patch creates when none exists yet (for registries that must act
+    /// on creates, such as Services' ClusterIP allocation).
+    pub(crate) fn applied_new(
+        &self,
+        scope: &Scope,
+        name: &str,
+        body: &[u8],
+        options: &PatchOptions,
+    ) -> Result<Value> {
+        let config = parse_apply(body)?;
+        Self::check_name(&config, name, self.namespace(scope)?)?;
+        let mut track = Track::new(
+            options.field_manager.as_deref(),
+            options.user_agent.as_deref(),
+            "",
+        );
+        track.applied = true;
+        apply(
+            self.resource,
+            &track,
+            self.owns_status_separately(),
+            None,
+            &config,
+            options.force,
+            &now(0),
+        )
+    }
+
+    /// PATCH of the object or of the part `mode` writes: an apply (which creates a missing
+    /// object on the main resource, as upstream) or any other patch type.
+    pub(crate) async fn patch_part(
+        &self,
+        scope: &Scope,
+        name: &str,
+        patch_type: PatchType,
+        body: &[u8],
+        options: &PatchOptions,
+        mode: Mode,
+    ) -> Result<Answer<Object>> {
+        let mut track = Track::new(
+            options.field_manager.as_deref(),
+            options.user_agent.as_deref(),
+            mode.subresource(),
+        );
+        let resource = self.resource;
+        let missing = || ApiError::not_found(resource.group_resource(), name);
+        let mut warnings = Vec::new();
+        let (object, _) = if patch_type == PatchType::Apply {
+            let config = parse_apply(body)?;
+            track.applied = true;
+            let owns_status = self.owns_status_separately();
+            let allow_create = mode == Mode::Main;
+            self.write_tracked(
+                scope,
+                name,
+                options.dry_run,
+                allow_create,
+                mode,
+                &track,
+                &mut |current| {
+                    let live = current.map(Object::value);
+                    if live.is_none() && !allow_create {
+                        return Err(missing());
+                    }
+                    apply(
+                        resource,
+                        &track,
+                        owns_status,
+                        live,
+                        &config,
+                        options.force,
+                        &now(0),
+                    )
+                },
+            )
+            .await?
+        } else {
+            let patch = ParsedPatch::parse(patch_type, body)?;
+            self.write_tracked(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                mode,
+                &track,
+                &mut |current| {
+                    let current = current.ok_or_else(missing)?;
+                    Self::patched(current.value(), &patch, options, &mut warnings)
+                },
+            )
+            .await?
+        };
+        Ok(Answer {
+            value: object,
+            warnings,
+        })
     }
 
     /// Writes the object `make` builds from the current one, through `prepare_update`; deletes
     /// it when the write removed the last finalizer of an object being deleted (upstream's
     /// `shouldDeleteDuringUpdate`). Returns the stored object and whether it was created.
+    /// The write is the API server's own (no client names a manager).
     pub(crate) async fn write(
         &self,
         scope: &Scope,
@@ -527,12 +744,40 @@ impl GenericRest {
         mode: Mode,
         make: &mut Make<'_>,
     ) -> Result<(Object, bool)> {
+        let track = Track::internal(mode.subresource());
+        self.write_tracked(scope, name, dry_run, allow_create, mode, &track, make)
+            .await
+    }
+
+    /// [`Self::write`] by the manager of `track`, whose managedFields entry records what the
+    /// write changed (an apply's `make` records its own).
+    #[allow(clippy::too_many_arguments)] // `write`'s parameters and the manager
+    pub(crate) async fn write_tracked(
+        &self,
+        scope: &Scope,
+        name: &str,
+        dry_run: bool,
+        allow_create: bool,
+        mode: Mode,
+        track: &Track,
+        make: &mut Make<'_>,
+    ) -> Result<(Object, bool)> {
         let key = self.key(scope, name)?;
         let namespace = self.namespace(scope)?.to_string();
         let mut build = |current: Option<&Object>| -> Result<(Value, bool, bool)> {
             let new = make(current)?;
             Self::check_name(&new, name, &namespace)?;
-            let (value, created) = self.prepare_update(new, current, &namespace, mode)?;
+            let (mut value, created) = self.prepare_update(new, current, &namespace, mode)?;
+            if !track.applied {
+                track_update(
+                    self.resource,
+                    track,
+                    self.owns_status_separately(),
+                    current.map(Object::value),
+                    &mut value,
+                    &now(0),
+                );
+            }
             let delete_now = current
                 .is_some_and(|old| finishes_deletion(self.strategy.as_ref(), old.value(), &value));
             Ok((value, created, delete_now))
@@ -626,30 +871,34 @@ impl GenericRest {
     }
 
     /// Applies a patch to `current` (the stored object with its resourceVersion, so an
-    /// unconditional patch never conflicts).
+    /// unconditional patch never conflicts). A strategic merge patch merges by the type of
+    /// `current`'s `apiVersion` and `kind`; kinds without a type answer 415 as upstream does
+    /// for custom resources.
     pub(crate) fn apply_patch(current: &Value, patch: &ParsedPatch) -> Result<Value> {
         let mut doc = current.clone();
         match patch {
             ParsedPatch::Json(ops) => {
-                json_patch::patch(&mut doc, ops).map_err(|e| {
-                    // Upstream answers a failed JSON patch with a generic 422 whose cause holds
-                    // the patch library's error; kubectl prints "The request is invalid".
-                    ApiError::new(
-                        422,
-                        Reason::Invalid,
-                        "the server rejected our request due to an error in our request",
-                        Some(StatusDetails {
-                            causes: vec![StatusCause {
-                                cause_type: "UnexpectedServerResponse".into(),
-                                message: e.to_string(),
-                                field: String::new(),
-                            }],
-                            ..StatusDetails::default()
-                        }),
-                    )
-                })?;
+                // Upstream answers a failed JSON patch with a generic 422 whose cause holds
+                // the patch library's error; kubectl prints "The request is invalid".
+                json_patch::patch(&mut doc, ops).map_err(|e| patch::rejected(e.to_string()))?;
             }
             ParsedPatch::Merge(patch) => json_patch::merge(&mut doc, patch),
+            ParsedPatch::Strategic(patch) => {
+                let text = |field: &str| current.get(field).and_then(Value::as_str);
+                let api_version = text("apiVersion").unwrap_or_default();
+                let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+                let ty = text("kind")
+                    .and_then(|kind| types::lookup_kind(group, version, kind))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            415,
+                            Reason::UnsupportedMediaType,
+                            "strategic merge patch format is not supported",
+                            None,
+                        )
+                    })?;
+                doc = patch::strategic::apply(current, patch, ty)?;
+            }
         }
         Ok(doc)
     }
@@ -961,8 +1210,10 @@ fn is_delete_now(err: &rkube_storage::BoxError) -> bool {
 pub(crate) enum ParsedPatch {
     /// RFC 6902 operations.
     Json(Vec<json_patch::PatchOperation>),
-    /// An RFC 7386 merge patch (also a strategic merge patch that has no arrays or directives).
+    /// An RFC 7386 merge patch.
     Merge(Value),
+    /// A strategic merge patch (`null` is an empty one, as Go decodes it).
+    Strategic(Map<String, Value>),
 }
 
 impl ParsedPatch {
@@ -987,22 +1238,22 @@ impl ParsedPatch {
                 }
                 Ok(ParsedPatch::Merge(patch))
             }
-            // Until the real strategic merge patch lands, SMP is accepted only where it means
-            // exactly what a merge patch means: no lists (merged by key in SMP, replaced in a
-            // merge patch) and no `$patch`/`$retainKeys`/`$setElementOrder` directives.
-            PatchType::StrategicMerge => {
-                let patch = json(body)?;
-                if !patch.is_object() || has_arrays_or_directives(&patch) {
-                    return Err(ApiError::new(
-                        415,
-                        Reason::UnsupportedMediaType,
-                        "strategic merge patches with lists or $-directives are not supported yet; \
-                         use application/merge-patch+json or application/json-patch+json",
-                        None,
-                    ));
+            // Upstream decodes the body into a Go map first; Go's error names the JSON type.
+            PatchType::StrategicMerge => match json(body)? {
+                Value::Object(patch) => Ok(ParsedPatch::Strategic(patch)),
+                Value::Null => Ok(ParsedPatch::Strategic(Map::new())),
+                other => {
+                    let found = match other {
+                        Value::Array(_) => "array",
+                        Value::String(_) => "string",
+                        Value::Number(_) => "number",
+                        _ => "bool",
+                    };
+                    Err(ApiError::bad_request(format!(
+                        "json: cannot unmarshal {found} into Go value of type map[string]interface {{}}"
+                    )))
                 }
-                Ok(ParsedPatch::Merge(patch))
-            }
+            },
             PatchType::Apply => Err(ApiError::new(
                 415,
                 Reason::UnsupportedMediaType,
@@ -1011,16 +1262,6 @@ impl ParsedPatch {
                 None,
             )),
         }
-    }
-}
-
-fn has_arrays_or_directives(value: &Value) -> bool {
-    match value {
-        Value::Array(_) => true,
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.starts_with('$') || has_arrays_or_directives(v)),
-        _ => false,
     }
 }
 
@@ -1036,57 +1277,7 @@ impl Rest for GenericRest {
         object: Value,
         options: &CreateOptions,
     ) -> Result<Answer<Object>> {
-        let namespace = self.namespace(scope)?.to_string();
-        let mut object = self.prepare_create(object, &namespace)?;
-        let generate_from = (meta::name(&object).unwrap_or("").is_empty())
-            .then(|| {
-                meta::field(&object, "generateName")
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .filter(|g| !g.is_empty());
-        let scope = Scope {
-            namespace: Some(namespace),
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if let Some(base) = &generate_from {
-                let name = validation::generate_name(base);
-                metadata(&mut object)?.insert("name".into(), Value::String(name));
-            }
-            self.validate_create(&object)?;
-            let name = meta::name(&object).unwrap_or("").to_string();
-            let key = self.key(&scope, &name)?;
-            let warnings = self.strategy.warnings(&object);
-            let result = if options.dry_run {
-                match self.store.get(&key, &StoreGet::default()).await {
-                    Ok(_) => Err(StorageError::AlreadyExists { key: key.clone() }),
-                    Err(StorageError::NotFound { .. }) => object_at(&key, object.clone(), 0)
-                        .map_err(|e| StorageError::Rejected(reject(e))),
-                    Err(e) => Err(e),
-                }
-            } else {
-                self.store.create(&key, object.clone(), self.ttl()).await
-            };
-            return match result {
-                Ok(created) => Ok(Answer {
-                    value: created,
-                    warnings,
-                }),
-                Err(StorageError::AlreadyExists { .. }) if generate_from.is_some() => {
-                    if attempt < GENERATE_NAME_ATTEMPTS {
-                        continue;
-                    }
-                    Err(ApiError::generate_name_conflict(
-                        self.resource.group_resource(),
-                        &name,
-                        1,
-                    ))
-                }
-                Err(e) => Err(self.storage_error(&name, Operation::Create)(e)),
-            };
-        }
+        self.create_object(scope, object, options, true).await
     }
 
     async fn get(&self, scope: &Scope, name: &str, options: &GetOptions) -> Result<Object> {
@@ -1161,13 +1352,19 @@ impl Rest for GenericRest {
         // before touching storage).
         Self::check_name(&object, name, self.namespace(scope)?)?;
         let allow_create = self.strategy.allow_create_on_update();
+        let track = Track::new(
+            options.field_manager.as_deref(),
+            options.user_agent.as_deref(),
+            "",
+        );
         let (object, created) = self
-            .write(
+            .write_tracked(
                 scope,
                 name,
                 options.dry_run,
                 allow_create,
                 Mode::Main,
+                &track,
                 &mut |_| Ok(object.clone()),
             )
             .await?;
@@ -1186,21 +1383,11 @@ impl Rest for GenericRest {
         patch: &[u8],
         options: &PatchOptions,
     ) -> Result<Answer<Object>> {
-        let patch = ParsedPatch::parse(patch_type, patch)?;
-        let mut warnings = Vec::new();
-        let (object, _) = self
-            .write(
-                scope,
-                name,
-                options.dry_run,
-                false,
-                Mode::Main,
-                &mut |current| {
-                    let current = current
-                        .ok_or_else(|| ApiError::not_found(self.resource.group_resource(), name))?;
-                    Self::patched(current.value(), &patch, options, &mut warnings)
-                },
-            )
+        let Answer {
+            value: object,
+            mut warnings,
+        } = self
+            .patch_part(scope, name, patch_type, patch, options, Mode::Main)
             .await?;
         warnings.extend(self.strategy.warnings(object.value()));
         Ok(Answer {
@@ -1245,16 +1432,27 @@ impl Rest for GenericRest {
 }
 
 /// The `status` subresource of a [`GenericRest`]: reads the whole object, writes only its
-/// `status`.
+/// `status` (or, made with `StatusRest::part`, another part: pods' ephemeral containers or
+/// container resources).
 #[derive(Debug)]
 pub struct StatusRest {
     parent: Arc<GenericRest>,
+    mode: Mode,
 }
 
 impl StatusRest {
     /// The status subresource of `parent`.
     pub fn new(parent: Arc<GenericRest>) -> Self {
-        StatusRest { parent }
+        StatusRest {
+            parent,
+            mode: Mode::Status,
+        }
+    }
+
+    /// Another subresource that reads the whole object and writes one part of it, as upstream
+    /// serves pods' `ephemeralcontainers` and `resize` (the pod store with another strategy).
+    pub(crate) fn part(parent: Arc<GenericRest>, mode: Mode) -> Self {
+        StatusRest { parent, mode }
     }
 }
 
@@ -1276,7 +1474,7 @@ impl Rest for StatusRest {
         options: &UpdateOptions,
     ) -> Result<Answer<(Object, bool)>> {
         self.parent
-            .replace_part(scope, name, object, options, Mode::Status)
+            .replace_part(scope, name, object, options, self.mode)
             .await
     }
 
@@ -1288,28 +1486,9 @@ impl Rest for StatusRest {
         patch: &[u8],
         options: &PatchOptions,
     ) -> Result<Answer<Object>> {
-        let patch = ParsedPatch::parse(patch_type, patch)?;
-        let resource = self.parent.resource;
-        let mut warnings = Vec::new();
-        let (object, _) = self
-            .parent
-            .write(
-                scope,
-                name,
-                options.dry_run,
-                false,
-                Mode::Status,
-                &mut |current| {
-                    let current = current
-                        .ok_or_else(|| ApiError::not_found(resource.group_resource(), name))?;
-                    GenericRest::patched(current.value(), &patch, options, &mut warnings)
-                },
-            )
-            .await?;
-        Ok(Answer {
-            value: object,
-            warnings,
-        })
+        self.parent
+            .patch_part(scope, name, patch_type, patch, options, self.mode)
+            .await
     }
 }
 
@@ -1553,7 +1732,7 @@ fn read_at(rv: &str) -> Result<ReadAt> {
 }
 
 /// Now plus `offset_seconds`, as Kubernetes writes times (RFC 3339, seconds, UTC, `Z`).
-fn now(offset_seconds: i64) -> String {
+pub(crate) fn now(offset_seconds: i64) -> String {
     let t = jiff::Timestamp::now();
     format_time(
         t.checked_add(jiff::SignedDuration::from_secs(offset_seconds))
@@ -1561,7 +1740,7 @@ fn now(offset_seconds: i64) -> String {
     )
 }
 
-fn format_time(t: jiff::Timestamp) -> String {
+pub(crate) fn format_time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -1570,18 +1749,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smp_without_lists_is_a_merge_patch() {
-        let ok = ParsedPatch::parse(PatchType::StrategicMerge, br#"{"data":{"a":"b"}}"#);
-        assert!(matches!(ok, Ok(ParsedPatch::Merge(_))));
-        for body in [
-            &br#"{"spec":{"containers":[{"name":"a"}]}}"#[..],
-            br#"{"metadata":{"$patch":"replace"}}"#,
-        ] {
-            let err = ParsedPatch::parse(PatchType::StrategicMerge, body).unwrap_err();
-            assert_eq!(err.code(), 415);
-        }
+    fn strategic_merge_patches_merge_by_the_objects_type() {
+        let parse = |body: &[u8]| ParsedPatch::parse(PatchType::StrategicMerge, body);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [
+            {"name": "a", "image": "1"}, {"name": "b", "image": "1"}]}});
+        let patch =
+            parse(br#"{"spec":{"containers":[{"name":"b","image":"2"}]}}"#).expect("parses");
+        let patched = GenericRest::apply_patch(&pod, &patch).expect("applies");
         assert_eq!(
-            ParsedPatch::parse(PatchType::Apply, b"{}")
+            patched["spec"]["containers"],
+            json!([{"name": "a", "image": "1"}, {"name": "b", "image": "2"}])
+        );
+        let empty = parse(b"null").expect("null is an empty patch");
+        assert_eq!(GenericRest::apply_patch(&pod, &empty), Ok(pod.clone()));
+        assert_eq!(parse(b"[]").unwrap_err().code(), 400);
+        let custom = json!({"apiVersion": "example.com/v1", "kind": "Widget"});
+        assert_eq!(
+            GenericRest::apply_patch(&custom, &empty)
                 .unwrap_err()
                 .code(),
             415

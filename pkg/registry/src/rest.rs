@@ -45,6 +45,9 @@ pub struct CreateOptions {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// The request's `User-Agent`, whose prefix names the manager when `fieldManager` is
+    /// absent.
+    pub user_agent: Option<String>,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
 }
@@ -56,6 +59,9 @@ pub struct UpdateOptions {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// The request's `User-Agent`, whose prefix names the manager when `fieldManager` is
+    /// absent.
+    pub user_agent: Option<String>,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
 }
@@ -95,6 +101,8 @@ pub struct PatchOptions {
     pub dry_run: bool,
     /// `fieldManager` (required for apply).
     pub field_manager: Option<String>,
+    /// The request's `User-Agent` (see [`CreateOptions::user_agent`]).
+    pub user_agent: Option<String>,
     /// `force` (apply only).
     pub force: bool,
     /// `fieldValidation`.
@@ -186,6 +194,30 @@ pub enum Deleted {
     },
 }
 
+/// A connect request (`pods/log`, `exec`, `attach`, `portforward`, `proxy`, `nodes/proxy`,
+/// `services/proxy`), as upstream's `rest.Connecter` receives it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// The query parameters as sent (`container`, `tailLines`, `command`, ...).
+    pub query: Vec<(String, String)>,
+    /// What follows the subresource in the path (`proxy/<path>`), without a leading slash.
+    pub path: String,
+}
+
+/// Where a connect request goes once upstream's checks passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connected {
+    /// Nothing to stream: upstream answers 204 (the log of a pod not on a node yet).
+    NoContent,
+    /// The node's (kubelet's) URL that serves the request.
+    Node {
+        /// The node's name.
+        node: String,
+        /// The kubelet URL, with the query upstream passes on.
+        url: String,
+    },
+}
+
 /// One resource or subresource as the API server sees it. A method the resource does not
 /// support answers `405 MethodNotSupported` (the provided defaults do).
 #[async_trait]
@@ -260,6 +292,17 @@ pub trait Rest: Send + Sync + 'static {
         _list: &ListOptions,
     ) -> Result<ObjectList> {
         Err(self.unsupported("deletecollection"))
+    }
+
+    /// A connect subresource's request (any method): checks it as upstream does and says
+    /// where it goes.
+    async fn connect(
+        &self,
+        _scope: &Scope,
+        _name: &str,
+        _options: &ConnectOptions,
+    ) -> Result<Connected> {
+        Err(self.unsupported("connect"))
     }
 
     /// The 405 answer for a verb this resource does not serve.

@@ -21,6 +21,7 @@ use rkube_api::status::ApiError;
 use rkube_storage::Object;
 use serde_json::{Value, json};
 
+use crate::field_manager::Track;
 use crate::generic::{GenericRest, Mode, ParsedPatch, object_at};
 use crate::rest::{
     Answer, GetOptions, PatchOptions, PatchType, Rest, Result, Scope, UpdateOptions,
@@ -161,12 +162,17 @@ impl Rest for ScaleRest {
         }
         let (parent, _) = self
             .parent
-            .write(
+            .write_tracked(
                 scope,
                 name,
                 options.dry_run,
                 false,
                 Mode::Main,
+                &Track::new(
+                    options.field_manager.as_deref(),
+                    options.user_agent.as_deref(),
+                    "scale",
+                ),
                 &mut |current| {
                     let current = current.ok_or_else(|| not_found(self, name))?;
                     self.apply(current, object.clone())
@@ -188,12 +194,17 @@ impl Rest for ScaleRest {
         let mut warnings = Vec::new();
         let (parent, _) = self
             .parent
-            .write(
+            .write_tracked(
                 scope,
                 name,
                 options.dry_run,
                 false,
                 Mode::Main,
+                &Track::new(
+                    options.field_manager.as_deref(),
+                    options.user_agent.as_deref(),
+                    "scale",
+                ),
                 &mut |current| {
                     let current = current.ok_or_else(|| not_found(self, name))?;
                     let scale = self.scale_of(current)?;

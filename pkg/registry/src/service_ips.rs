@@ -175,6 +175,42 @@ impl ServiceRest {
         }
     }
 
+    /// A create with the ClusterIP allocated first; `track` as [`GenericRest::create_object`].
+    async fn create_allocated(
+        &self,
+        scope: &Scope,
+        mut object: Value,
+        options: &CreateOptions,
+        track: bool,
+    ) -> Result<Answer<Object>> {
+        // Defaults first, so a Service created as ExternalName or headless is recognised.
+        kinds::strategy_for(self.resource()).default(&mut object);
+        if let Some(ns) = &scope.namespace
+            && rkube_api::meta::namespace(&object).is_none()
+            && let Some(meta) = rkube_api::meta::metadata_mut(&mut object)
+        {
+            meta.insert("namespace".into(), json!(ns));
+        }
+        let allocated = self.allocate(&object, options.dry_run).await?;
+        if let (Some(ip), Some(spec)) = (allocated, object.get_mut("spec")) {
+            spec["clusterIP"] = json!(ip.to_string());
+            spec["clusterIPs"] = json!([ip.to_string()]);
+        }
+        let created = self
+            .services
+            .create_object(scope, object.clone(), options, track)
+            .await;
+        if created.is_err()
+            && !options.dry_run
+            && let Some(ip) = allocated
+        {
+            let mut claimed = object;
+            claimed["spec"]["clusterIPs"] = json!([ip.to_string()]);
+            self.release(&claimed).await;
+        }
+        created
+    }
+
     async fn allocate(&self, object: &Value, dry_run: bool) -> Result<Option<Ipv4Addr>> {
         let spec = object.get("spec");
         let kind = spec.and_then(|s| s.get("type")).and_then(Value::as_str);
@@ -273,32 +309,10 @@ impl Rest for ServiceRest {
     async fn create(
         &self,
         scope: &Scope,
-        mut object: Value,
+        object: Value,
         options: &CreateOptions,
     ) -> Result<Answer<Object>> {
-        // Defaults first, so a Service created as ExternalName or headless is recognised.
-        kinds::strategy_for(self.resource()).default(&mut object);
-        if let Some(ns) = &scope.namespace
-            && rkube_api::meta::namespace(&object).is_none()
-            && let Some(meta) = rkube_api::meta::metadata_mut(&mut object)
-        {
-            meta.insert("namespace".into(), json!(ns));
-        }
-        let allocated = self.allocate(&object, options.dry_run).await?;
-        if let (Some(ip), Some(spec)) = (allocated, object.get_mut("spec")) {
-            spec["clusterIP"] = json!(ip.to_string());
-            spec["clusterIPs"] = json!([ip.to_string()]);
-        }
-        let created = self.services.create(scope, object.clone(), options).await;
-        if created.is_err()
-            && !options.dry_run
-            && let Some(ip) = allocated
-        {
-            let mut claimed = object;
-            claimed["spec"]["clusterIPs"] = json!([ip.to_string()]);
-            self.release(&claimed).await;
-        }
-        created
+        self.create_allocated(scope, object, options, true).await
     }
 
     async fn get(&self, scope: &Scope, name: &str, options: &GetOptions) -> Result<Object> {
@@ -334,6 +348,24 @@ impl Rest for ServiceRest {
         patch: &[u8],
         options: &PatchOptions,
     ) -> Result<Answer<Object>> {
+        // An apply that creates the Service allocates its ClusterIP as a create does.
+        if patch_type == PatchType::Apply {
+            let missing = self
+                .services
+                .get(scope, name, &GetOptions::default())
+                .await
+                .is_err_and(|e| e.reason() == Reason::NotFound);
+            if missing {
+                let object = self.services.applied_new(scope, name, patch, options)?;
+                let create = CreateOptions {
+                    dry_run: options.dry_run,
+                    field_manager: options.field_manager.clone(),
+                    field_validation: options.field_validation,
+                    user_agent: options.user_agent.clone(),
+                };
+                return self.create_allocated(scope, object, &create, false).await;
+            }
+        }
         let answer = self
             .services
             .patch(scope, name, patch_type, patch, options)

@@ -451,13 +451,29 @@ async fn patches() {
     .await
     .unwrap();
     assert_eq!(smp.value.value()["metadata"]["labels"]["l"], "v");
-    let err = patch(
-        PatchType::StrategicMerge,
-        r#"{"metadata":{"finalizers":["a/b"]}}"#,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(err.code(), 415);
+    // finalizers merge as a set under a strategic patch (a merge patch would replace them);
+    // as upstream orders a merged list, what the patch brings goes before what only the live
+    // object has.
+    for finalizer in ["a/b", "c/d"] {
+        let body = format!(r#"{{"metadata":{{"finalizers":["{finalizer}"]}}}}"#);
+        cms.patch(
+            &scope,
+            "a",
+            PatchType::StrategicMerge,
+            body.as_bytes(),
+            &PatchOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let both = patch(PatchType::Merge, "{}").await.unwrap();
+    assert_eq!(
+        both.value.value()["metadata"]["finalizers"],
+        json!(["c/d", "a/b"])
+    );
+    patch(PatchType::Merge, r#"{"metadata":{"finalizers":null}}"#)
+        .await
+        .unwrap();
     let json_patch = patch(
         PatchType::Json,
         r#"[{"op":"test","path":"/data/x","value":"1"},{"op":"add","path":"/data/y","value":"2"}]"#,

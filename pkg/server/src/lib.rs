@@ -18,7 +18,8 @@
 //!   trusted identity, on which the controller manager (`rkube-controllers`) runs.
 //!
 //! Start order, each step behind the one before it and never behind a sleep:
-//! datastore opened -> [`KvStore`] and the compactor -> certificates loaded or created ->
+//! service account signing key loaded or created -> datastore opened -> [`KvStore`] and the
+//! compactor -> certificates loaded or created ->
 //! listener bound (its real address logged) -> kubeconfig written -> requests served (ready)
 //! -> controller manager started. A client holding the kubeconfig can therefore always
 //! connect. Shutdown runs it backwards: `/readyz` fails, the controllers stop (they are API
@@ -88,13 +89,23 @@ impl Server {
             tracing::info!("the node agent is not built yet: running the control plane only");
         }
         datastore::create_private_dir(&config.data_dir.join("server"))?;
+        // Service account tokens are signed with a key kept across restarts, so tokens issued
+        // before one still verify after it.
+        let data_dir = config.data_dir.clone();
+        let service_key =
+            tokio::task::spawn_blocking(move || tls::ServiceAccountKey::load_or_create(&data_dir))
+                .await
+                .context("loading the service account signing key")??;
         let endpoint = config.datastore();
         let datastore = Datastore::open(&endpoint, &config.datastore_tls).await?;
         tracing::info!(datastore = ?endpoint, "datastore open");
         let backend = datastore.backend();
         let store = KvStore::new(backend.clone());
         // One registry (and one watch cache per resource) over the store: what the API serves.
-        let registry = Arc::new(Registry::new(Arc::new(store.clone())));
+        let registry = Arc::new(Registry::with_token_signer(
+            Arc::new(store.clone()),
+            Arc::new(service_key),
+        ));
 
         let (stop_compactor, compactor_stop) = watch::channel(false);
         let compactor = (!config.compaction_interval.is_zero()).then(|| {

@@ -11,6 +11,10 @@
 //! - `client-admin.crt/key`: `system:admin` in `system:masters`, signed by the client CA; what
 //!   `--write-kubeconfig` hands out. Re-issued the same way when it stops verifying.
 //!
+//! - `service.key`: [`ServiceAccountKey`], the key service account tokens are signed with
+//!   (ES256); created on the first start and loaded on every later one, so issued tokens stay
+//!   valid across restarts.
+//!
 //! Keys are ECDSA P-256, PKCS#8 PEM, mode 0600. A file that exists but cannot be read or
 //! parsed stops the start with an error naming it: silently replacing a CA would lock every
 //! client out.
@@ -26,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
@@ -273,15 +278,7 @@ impl ClusterCerts {
     /// Loads the certificates under `<data_dir>/server/tls`, creating what is missing and
     /// re-issuing leaves that no longer fit (see the module docs). Blocking file I/O.
     pub fn load_or_create(data_dir: &Path, names: &ServingNames) -> Result<Self, TlsError> {
-        let dir = data_dir.join(TLS_DIR);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|source| TlsError::CreateDir {
-                path: dir.clone(),
-                source,
-            })?;
+        let dir = create_tls_dir(data_dir)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let now = SystemTime::now();
         let renew_at = UnixTime::since_unix_epoch(
@@ -536,6 +533,20 @@ const CA_KEY_USAGES: [KeyUsagePurpose; 3] = [
     KeyUsagePurpose::CrlSign,
 ];
 
+/// `<data_dir>/server/tls`, created (0700) when missing.
+fn create_tls_dir(data_dir: &Path) -> Result<PathBuf, TlsError> {
+    let dir = data_dir.join(TLS_DIR);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| TlsError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+    Ok(dir)
+}
+
 fn paths(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
     (
         dir.join(format!("{stem}.crt")),
@@ -664,6 +675,107 @@ impl Ca {
             cert_path,
             cert_pem,
         })
+    }
+}
+
+/// The service account signing key's file under the TLS directory (k3s's name).
+pub const SERVICE_KEY_FILE: &str = "service.key";
+
+/// The DER prefix of a P-256 public key's `SubjectPublicKeyInfo` (id-ecPublicKey,
+/// prime256v1, then the 65-byte uncompressed point as a BIT STRING).
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The key that signs service account tokens: ES256 JWTs whose `kid` is upstream's key id (the
+/// base64url SHA-256 of the public key's DER `SubjectPublicKeyInfo`), so verifiers that follow
+/// kube-apiserver's conventions find it.
+pub struct ServiceAccountKey {
+    pair: ring::signature::EcdsaKeyPair,
+    key_id: String,
+    rng: ring::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceAccountKey {
+    /// Loads `<data_dir>/server/tls/service.key`, creating it on the first start. A file that
+    /// exists but is not a P-256 key stops the start: replacing it would invalidate every
+    /// token issued. Blocking file I/O.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, TlsError> {
+        let path = create_tls_dir(data_dir)?.join(SERVICE_KEY_FILE);
+        let invalid = |reason: String| TlsError::Invalid {
+            path: path.clone(),
+            what: "private key",
+            reason,
+        };
+        let key = match read_optional(&path)? {
+            Some(pem) => KeyPair::from_pem(&pem).map_err(|e| invalid(e.to_string()))?,
+            None => {
+                let key =
+                    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+                        TlsError::Generate {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                crate::files::write_atomic(&path, key.serialize_pem().as_bytes(), 0o600)?;
+                tracing::info!(path = %path.display(), "created the service account signing key");
+                key
+            }
+        };
+        let rng = ring::rand::SystemRandom::new();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &rng,
+        )
+        .map_err(|e| invalid(format!("not an ECDSA P-256 key: {e}")))?;
+        let key_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(ring::digest::digest(&ring::digest::SHA256, &spki(&pair)).as_ref());
+        Ok(ServiceAccountKey { pair, key_id, rng })
+    }
+
+    /// The public key as a DER `SubjectPublicKeyInfo`, what a verifier needs.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        spki(&self.pair)
+    }
+
+    /// The `kid` of the tokens this key signs.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+fn spki(pair: &ring::signature::EcdsaKeyPair) -> Vec<u8> {
+    use ring::signature::KeyPair as _;
+    [&P256_SPKI_PREFIX[..], pair.public_key().as_ref()].concat()
+}
+
+impl rkube_registry::TokenSigner for ServiceAccountKey {
+    fn sign(
+        &self,
+        claims: &serde_json::Value,
+    ) -> Result<String, rkube_registry::subresources::token::SignError> {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let header = serde_json::json!({"alg": "ES256", "kid": self.key_id});
+        let signing_input = format!(
+            "{}.{}",
+            b64(&serde_json::to_vec(&header)?),
+            b64(&serde_json::to_vec(claims)?)
+        );
+        let signature = self
+            .pair
+            .sign(&self.rng, signing_input.as_bytes())
+            .map_err(|_| "ECDSA signing failed")?;
+        Ok(format!("{signing_input}.{}", b64(signature.as_ref())))
     }
 }
 
@@ -897,6 +1009,47 @@ mod tests {
         }
         // The admin certificate did not need to change.
         assert_eq!(second.admin_credentials(), first.admin_credentials());
+    }
+
+    #[test]
+    fn the_service_account_key_is_created_once_and_signs_verifiable_tokens() {
+        use rkube_registry::TokenSigner as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = ServiceAccountKey::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(TLS_DIR).join(SERVICE_KEY_FILE);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = ServiceAccountKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(key.key_id(), again.key_id());
+        assert_eq!(key.public_key_der(), again.public_key_der());
+
+        let token = key.sign(&serde_json::json!({"sub": "x"})).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let decode = |p: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap()
+        };
+        let header: serde_json::Value = serde_json::from_slice(&decode(parts[0])).unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "ES256", "kid": key.key_id()})
+        );
+        // The DER public key is what a verifier is handed; its last 65 bytes are the point.
+        let der = again.public_key_der();
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &der[P256_SPKI_PREFIX.len()..],
+        )
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &decode(parts[2]),
+        )
+        .unwrap();
+
+        std::fs::write(&path, "not a key").unwrap();
+        let err = ServiceAccountKey::load_or_create(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("service.key"), "{err}");
     }
 
     #[test]

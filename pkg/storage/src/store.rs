@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::Stream;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::{BoxError, Object, Preconditions, ProgressRequester, Result, Revision, StorageError};
@@ -191,6 +191,15 @@ impl WatchStream {
         WatchStream {
             events: Box::pin(events),
             progress,
+        }
+    }
+
+    /// The same watch with every event passed through `f` (a decorator's view of it);
+    /// progress requests still reach the source.
+    pub fn map(self, f: impl FnMut(WatchEvent) -> WatchEvent + Send + 'static) -> Self {
+        WatchStream {
+            events: Box::pin(self.events.map(f)),
+            progress: self.progress,
         }
     }
 

@@ -60,22 +60,38 @@ impl Strategy for CoreEventStrategy {
     }
 }
 
-/// The events.k8s.io/v1 Event strategy: the same selectable fields, read from that
-/// version's field names (`regarding`, `reportingController`, `deprecatedSource`).
+/// Field selectors of events.k8s.io/v1 events: upstream's field label conversions for that
+/// version name the renamed fields (`regarding.*`, `reportingController`); the core names are
+/// not accepted there.
+const EVENTS_V1_FIELDS: &[&str] = &[
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
+    "reason",
+    "reportingController",
+    "source",
+    "type",
+];
+
+/// The events.k8s.io/v1 Event strategy: that version's selectable fields, read from its
+/// objects (the registry converts the stored core Events before selecting).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EventsEventStrategy;
 
 impl Strategy for EventsEventStrategy {
     fn selectable_fields(&self) -> &'static [&'static str] {
-        EVENT_FIELDS
+        EVENTS_V1_FIELDS
     }
 
     fn field_value(&self, object: &Value, field: &str) -> Option<String> {
-        if !EVENT_FIELDS.contains(&field) {
+        if !EVENTS_V1_FIELDS.contains(&field) {
             return None;
         }
         Some(match field {
-            "reportingComponent" => dotted(object, "reportingController"),
             "source" => {
                 let component = dotted(object, "deprecatedSource.component");
                 if component.is_empty() {
@@ -84,10 +100,7 @@ impl Strategy for EventsEventStrategy {
                     component
                 }
             }
-            _ => match field.strip_prefix("involvedObject.") {
-                Some(rest) => dotted(object, &format!("regarding.{rest}")),
-                None => dotted(object, field),
-            },
+            _ => dotted(object, field),
         })
     }
 
@@ -422,15 +435,15 @@ mod tests {
         assert_eq!(s.field_value(&core, "note"), None);
         let ev = json!({"regarding": {"name": "p"}, "reportingController": "sched"});
         let s = EventsEventStrategy;
-        assert_eq!(
-            s.field_value(&ev, "involvedObject.name").as_deref(),
-            Some("p")
-        );
+        assert_eq!(s.field_value(&ev, "regarding.name").as_deref(), Some("p"));
         assert_eq!(s.field_value(&ev, "source").as_deref(), Some("sched"));
         assert_eq!(
-            s.field_value(&ev, "reportingComponent").as_deref(),
+            s.field_value(&ev, "reportingController").as_deref(),
             Some("sched")
         );
+        // The core spellings are not field labels of events.k8s.io/v1.
+        assert_eq!(s.field_value(&ev, "involvedObject.name"), None);
+        assert_eq!(s.field_value(&ev, "reportingComponent"), None);
     }
 
     #[test]

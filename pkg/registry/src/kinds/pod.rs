@@ -44,7 +44,7 @@ pub(crate) fn default_pod_spec(spec: &mut Map<String, Value>) {
     }
 }
 
-fn default_container(c: &mut Map<String, Value>, host_network: bool) {
+pub(crate) fn default_container(c: &mut Map<String, Value>, host_network: bool) {
     if c.get("imagePullPolicy")
         .is_none_or(|p| p.is_null() || p == "")
     {
@@ -209,7 +209,11 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path) -> Vec<FieldError> 
     errs
 }
 
-fn validate_container(c: &Container, path: &Path, volumes: &HashSet<&str>) -> Vec<FieldError> {
+pub(crate) fn validate_container(
+    c: &Container,
+    path: &Path,
+    volumes: &HashSet<&str>,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let name = path.child("name");
     if c.name.is_empty() {
@@ -376,7 +380,7 @@ pub(crate) fn parse_quantity(s: &str) -> Option<i128> {
 
 /// `qos.GetPodQOS`: BestEffort without CPU or memory requests and limits, Guaranteed when
 /// every container limits both and requests equal limits, Burstable otherwise.
-fn qos_class(spec: &PodSpec) -> &'static str {
+pub(crate) fn qos_class(spec: &PodSpec) -> &'static str {
     let mut requests: BTreeMap<String, i128> = BTreeMap::new();
     let mut limits: BTreeMap<String, i128> = BTreeMap::new();
     let mut guaranteed = true;

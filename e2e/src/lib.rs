@@ -12,7 +12,9 @@
 //! - [`curl`] speaks raw HTTPS (status, content type, HTTP version, body) and [`kubectls`]
 //!   lists the kubectl binaries of fixed versions this machine has: preinstalled
 //!   `kubectl.1.NN` ones and those `scripts/test` fetched, passed as
-//!   `RKUBE_E2E_KUBECTL_1_NN=/path`.
+//!   `RKUBE_E2E_KUBECTL_1_NN=/path`; [`helm`] finds the pinned Helm.
+//! - [`client`]: one kubectl against one cluster ([`Client`]: run, expect success or failure,
+//!   JSON output, per-version namespaces, apply of a manifest) and [`with_each_kubectl`].
 //!
 //! Data flows test -> `Cluster` (spawn, poll, signal) -> child process; its stderr is captured
 //! on a thread and printed if the test fails.
@@ -26,6 +28,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+
+pub mod client;
+
+pub use client::{Client, with_each_kubectl};
 
 /// How long a server may take to become ready: a debug build on a busy 2-core machine.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -191,12 +197,23 @@ impl Cluster {
         kubectl: &Kubectl,
         args: &[&str],
     ) -> anyhow::Result<std::process::Output> {
+        self.kubectl_with_env(kubectl, &[], args)
+    }
+
+    /// [`Cluster::kubectl`] with `env` added to kubectl's environment (`KUBE_EDITOR`, ...).
+    pub fn kubectl_with_env(
+        &self,
+        kubectl: &Kubectl,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> anyhow::Result<std::process::Output> {
         Command::new(&kubectl.path)
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
             .arg("--cache-dir")
             .arg(self.dir.path().join("kube-cache"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {}", kubectl.path.display()))

@@ -5,95 +5,14 @@
 // Helpers of tests: a failed expectation is a test failure, as in the tests themselves.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rkube_e2e::{Cluster, Kubectl, api_kubectls};
+use rkube_e2e::{Client, with_each_kubectl};
 use serde_json::Value;
-
-/// kubectl against one cluster, failing the test with kubectl's own words when it fails.
-struct Client<'a> {
-    cluster: &'a Cluster,
-    kubectl: &'a Kubectl,
-}
-
-impl Client<'_> {
-    fn run(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
-        self.cluster.kubectl(self.kubectl, args)
-    }
-
-    /// Runs kubectl, asserts success, returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {} {args:?} failed:\n{}",
-            self.kubectl.version,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs kubectl, asserts failure, returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args).unwrap();
-        assert!(
-            !out.status.success(),
-            "kubectl {} {args:?} should have failed; printed:\n{}",
-            self.kubectl.version,
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&args)).unwrap()
-    }
-
-    /// A namespace of this client's own, so versions do not see each other's objects.
-    fn namespace(&self, test: &str) -> String {
-        let ns = format!("{test}-{}", self.kubectl.version.replace('.', "-"));
-        self.ok(&["create", "namespace", &ns]);
-        ns
-    }
-
-    /// Applies a manifest with `kubectl create -f`.
-    fn create_file(&self, ns: &str, manifest: &str) {
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        file.write_all(manifest.as_bytes()).unwrap();
-        let path = file.path().to_str().unwrap().to_string();
-        self.ok(&["create", "-n", ns, "-f", &path]);
-    }
-
-    /// Starts kubectl in the background with stdout piped.
-    fn spawn(&self, args: &[&str]) -> Child {
-        Command::new(&self.kubectl.path)
-            .arg("--kubeconfig")
-            .arg(self.cluster.kubeconfig())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-}
-
-/// Runs `scenario` with every kubectl of 1.33 and newer against one fresh cluster.
-fn with_each_kubectl(scenario: impl Fn(&Client<'_>)) {
-    let cluster = Cluster::start(&[]).unwrap();
-    for kubectl in &api_kubectls() {
-        scenario(&Client {
-            cluster: &cluster,
-            kubectl,
-        });
-    }
-}
 
 #[test]
 fn discovery_lists_every_group_and_resource() {
@@ -372,18 +291,16 @@ fn chunked_lists_page_through_every_object() {
         for i in 0..10 {
             k.ok(&["create", "configmap", &format!("c{i:02}"), "-n", &ns]);
         }
-        let out = k
-            .run(&[
-                "get",
-                "configmaps",
-                "-n",
-                &ns,
-                "--chunk-size=2",
-                "-o",
-                "name",
-                "-v=6",
-            ])
-            .unwrap();
+        let out = k.run(&[
+            "get",
+            "configmaps",
+            "-n",
+            &ns,
+            "--chunk-size=2",
+            "-o",
+            "name",
+            "-v=6",
+        ]);
         assert!(out.status.success());
         let names = String::from_utf8_lossy(&out.stdout);
         let expected: Vec<String> = (0..10).map(|i| format!("configmap/c{i:02}")).collect();

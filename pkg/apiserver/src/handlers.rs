@@ -11,17 +11,17 @@ use http_body_util::{BodyExt, Limited};
 use rkube_api::resources::{Resource, Subresource};
 use rkube_api::status::ApiError;
 use rkube_registry::Rest;
-use rkube_registry::rest::{Deleted, FieldValidation, PatchType, Scope};
+use rkube_registry::rest::{ConnectOptions, Connected, Deleted, FieldValidation, PatchType, Scope};
 use rkube_storage::{Object, ObjectList};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use crate::as_table::{self, Include, ListMeta};
-use crate::negotiate::{self, Encoding, Output, Transform};
+use crate::negotiate::{self, Accept, Encoding, Output, Transform};
 use crate::openapi;
 use crate::options::{self, Query};
 use crate::request_info::RequestInfo;
-use crate::response::{Result, add_warnings, bytes_response, encode};
+use crate::response::{Result, add_warnings, bytes_response, encode, protobuf_failure};
 use crate::watch;
 
 /// Upstream's `--max-request-body-bytes` default: 3 MiB.
@@ -37,6 +37,18 @@ const PATCH_MEDIA_TYPES: &[(&str, PatchType)] = &[
     ),
     ("application/apply-patch+yaml", PatchType::Apply),
 ];
+
+/// The `User-Agent` header, whose prefix names the field manager of a write without
+/// `fieldManager`.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Subresources served by [`Rest::connect`] whatever the method (upstream's `Connecter`s).
+const CONNECT_SUBRESOURCES: &[&str] = &["log", "exec", "attach", "portforward", "proxy"];
 
 /// A resource request matched to the registry.
 pub(crate) struct Target {
@@ -55,12 +67,28 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    fn accept<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+    /// The request's `Accept`, for this endpoint's kind (protobuf only if it has a message).
+    fn accept<'h>(&self, headers: &'h HeaderMap) -> Accept<'h> {
+        let (group, version, kind) = self.body_gvk();
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        Accept {
+            header: headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+            protobuf: rkube_api::protobuf::has_kind(&api_version, kind),
+        }
     }
 
     /// Runs the request.
     pub async fn serve(self, headers: HeaderMap, body: Body) -> Result<Response> {
+        if self
+            .sub
+            .is_some_and(|s| CONNECT_SUBRESOURCES.contains(&s.name))
+        {
+            return self.connect().await;
+        }
         let verb = self.info.verb.clone();
         match verb.as_str() {
             "get" => self.get(&headers).await,
@@ -72,6 +100,31 @@ impl Target {
             "delete" => self.delete(&headers, body).await,
             "deletecollection" => self.delete_collection(&headers, body).await,
             other => Err(self.rest.unsupported(other).into()),
+        }
+    }
+
+    /// A connect subresource (any method): the registry checks it and says where it goes.
+    /// Forwarding to a node needs the node agent, which does not exist yet: such requests are
+    /// answered 503 once every check passed.
+    async fn connect(self) -> Result<Response> {
+        let options = ConnectOptions {
+            query: self.query.pairs().to_vec(),
+            path: self.info.parts.get(3..).unwrap_or_default().join("/"),
+        };
+        match self
+            .rest
+            .connect(&self.scope, &self.info.name, &options)
+            .await?
+        {
+            Connected::NoContent => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                Ok(response)
+            }
+            Connected::Node { node, url } => Err(ApiError::service_unavailable(format!(
+                "cannot forward to node {node:?} ({url}): the rkube node agent (kubelet) is not available yet"
+            ))
+            .into()),
         }
     }
 
@@ -106,6 +159,7 @@ impl Target {
         let render = watch::Render {
             resource: self.resource,
             transform: output.transform,
+            encoding: output.encoding,
             include,
         };
         Ok(watch::response(events, render, duration))
@@ -113,7 +167,8 @@ impl Target {
 
     async fn create(self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
-        let opts = options::create_options(&self.query)?;
+        let mut opts = options::create_options(&self.query)?;
+        opts.user_agent = user_agent(headers);
         let (mut object, field_warnings) = self
             .decode_checked(headers, body, opts.field_validation)
             .await?;
@@ -128,7 +183,8 @@ impl Target {
 
     async fn update(self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
-        let opts = options::update_options(&self.query)?;
+        let mut opts = options::update_options(&self.query)?;
+        opts.user_agent = user_agent(headers);
         let (mut object, field_warnings) = self
             .decode_checked(headers, body, opts.field_validation)
             .await?;
@@ -155,6 +211,7 @@ impl Target {
             return Err(ApiError::unsupported_media_type(&accepted).into());
         };
         let mut opts = options::patch_options(&self.query, patch_type)?;
+        opts.user_agent = user_agent(headers);
         let patch = read_body(body).await?;
         opts.field_check = openapi::patched_object_check(self.body_gvk());
         if matches!(patch_type, PatchType::Merge | PatchType::StrategicMerge) {
@@ -280,7 +337,10 @@ impl Target {
             ))
             .into());
         }
-        if !body_gv.is_empty() && body_gv != expected_gv {
+        // Evictions are also accepted as policy/v1beta1 (upstream's `AcceptsGroupVersion`):
+        // the two versions have the same fields.
+        let also_accepted = kind == "Eviction" && body_gv == "policy/v1beta1";
+        if !body_gv.is_empty() && body_gv != expected_gv && !also_accepted {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({body_gv}) does not match the expected API version ({expected_gv})"
             ))
@@ -342,15 +402,13 @@ impl Target {
         };
         let values = || list.items.iter().map(Object::value);
         let body = match output.transform {
-            Transform::None | Transform::PartialObjectMetadata => encode(
-                &ListWire {
-                    kind: format!("{}List", self.resource.kind),
-                    api_version: self.resource.api_version().into_owned(),
-                    metadata: meta.to_json(),
-                    items: &list.items,
-                },
-                output.encoding,
-            )?,
+            Transform::None | Transform::PartialObjectMetadata => ListWire {
+                kind: format!("{}List", self.resource.kind),
+                api_version: self.resource.api_version().into_owned(),
+                metadata: meta.to_json(),
+                items: &list.items,
+            }
+            .encode(output.encoding)?,
             Transform::Table => encode(
                 &as_table::table(self.resource, values(), &meta, include, true),
                 output.encoding,
@@ -395,6 +453,28 @@ struct ListWire<'a> {
     api_version: String,
     metadata: Value,
     items: &'a [Object],
+}
+
+impl ListWire<'_> {
+    /// The list's bytes, written from the items in place rather than gathered into one value
+    /// (JSON, protobuf).
+    fn encode(&self, encoding: Encoding) -> Result<Bytes> {
+        let bytes = match encoding {
+            Encoding::Json => serde_json::to_vec(self).map_err(ApiError::internal)?,
+            Encoding::Yaml => {
+                let value = serde_json::to_value(self).map_err(ApiError::internal)?;
+                return encode(&value, encoding);
+            }
+            Encoding::Protobuf => rkube_api::protobuf::encode_list(
+                &self.api_version,
+                &self.kind,
+                &self.metadata,
+                self.items.iter().map(Object::value),
+            )
+            .map_err(protobuf_failure)?,
+        };
+        Ok(Bytes::from(bytes))
+    }
 }
 
 impl Serialize for ListWire<'_> {

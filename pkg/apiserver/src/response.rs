@@ -1,14 +1,19 @@
 //! Building responses: errors as `Status`, objects and lists in the negotiated encoding, and
 //! `Warning` headers. Every body the API server sends goes through here.
+//!
+//! An error's Status is encoded as the request's `Accept` asks ([`Failure::negotiated`], as
+//! upstream's `ErrorNegotiated`), so a protobuf client gets a protobuf Status; where the request
+//! is not at hand it is JSON.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use rkube_api::protobuf::{self, EncodeError};
 use rkube_api::status::ApiError;
-use serde::Serialize;
+use serde_json::Value;
 
-use crate::negotiate::Encoding;
+use crate::negotiate::{self, Encoding, SERVED_MEDIA_TYPES};
 
 /// An `ApiError` as a response; the one way failures leave the API server. Boxed: a Status
 /// is large and errors are the rare path.
@@ -30,12 +35,29 @@ impl std::ops::Deref for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
+        self.negotiated(None)
+    }
+}
+
+impl Failure {
+    /// The Status in the encoding a request's `Accept` prefers; JSON if encoding fails.
+    pub(crate) fn negotiated(self, accept: Option<&str>) -> Response {
         let code = StatusCode::from_u16(self.0.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        bytes_response(
-            code,
-            Encoding::Json.content_type(),
-            Bytes::from(self.0.to_json()),
-        )
+        let encoding = negotiate::error_encoding(accept);
+        let encoded = match encoding {
+            Encoding::Json => None,
+            other => serde_json::to_value(&*self.0)
+                .ok()
+                .and_then(|status| encode(&status, other).ok()),
+        };
+        match encoded {
+            Some(body) => bytes_response(code, encoding.content_type(), body),
+            None => bytes_response(
+                code,
+                Encoding::Json.content_type(),
+                Bytes::from(self.0.to_json()),
+            ),
+        }
     }
 }
 
@@ -52,19 +74,26 @@ pub(crate) fn bytes_response(code: StatusCode, content_type: &str, body: Bytes) 
     response
 }
 
-/// Encodes `value` in `encoding`. YAML goes through a JSON value so that both encodings show
-/// the same fields.
-pub(crate) fn encode(value: &impl Serialize, encoding: Encoding) -> Result<Bytes> {
+/// Encodes an object (carrying its `apiVersion` and `kind`) in `encoding`.
+pub(crate) fn encode(value: &Value, encoding: Encoding) -> Result<Bytes> {
     let bytes = match encoding {
         Encoding::Json => serde_json::to_vec(value).map_err(ApiError::internal)?,
-        Encoding::Yaml => {
-            let json = serde_json::to_value(value).map_err(ApiError::internal)?;
-            serde_yaml_ng::to_string(&json)
-                .map_err(ApiError::internal)?
-                .into_bytes()
-        }
+        Encoding::Yaml => serde_yaml_ng::to_string(value)
+            .map_err(ApiError::internal)?
+            .into_bytes(),
+        Encoding::Protobuf => protobuf::encode(value).map_err(protobuf_failure)?,
     };
     Ok(Bytes::from(bytes))
+}
+
+/// Negotiation only picks protobuf for kinds with a message, so an unknown kind here is still
+/// upstream's 406 (its serializer's "not marshalable"); a value that does not fit the schema is
+/// a stored object gone wrong.
+pub(crate) fn protobuf_failure(e: EncodeError) -> Failure {
+    match e {
+        EncodeError::UnknownKind { .. } => ApiError::not_acceptable(SERVED_MEDIA_TYPES).into(),
+        other => ApiError::internal(other).into(),
+    }
 }
 
 /// Adds one `Warning: 299 - "<text>"` header per warning, as upstream's warning recorder.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::Extensions;
 use rkube_api::resources::{self, Resource};
 use rkube_api::status::{ApiError, Reason, StatusDetails};
@@ -57,9 +57,15 @@ fn not_found() -> Failure {
 }
 
 async fn dispatch(State(resolver): State<Resolver>, request: Request) -> Response {
+    // Errors are encoded as the client asked (a protobuf client gets a protobuf Status).
+    let accept = request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     match route(&resolver, request).await {
         Ok(response) => response,
-        Err(failure) => failure.into_response(),
+        Err(failure) => failure.negotiated(accept.as_deref()),
     }
 }
 

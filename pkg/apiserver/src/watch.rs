@@ -1,9 +1,13 @@
-//! Watch responses: a chunked stream of newline-separated JSON frames
-//! `{"type":"ADDED","object":...}`, as upstream's `WatchServer` over HTTP.
+//! Watch responses, as upstream's `WatchServer` over HTTP: a chunked stream of
+//! newline-separated JSON frames `{"type":"ADDED","object":...}`, or for protobuf clients
+//! (`application/vnd.kubernetes.protobuf;stream=watch`) length-delimited `WatchEvent` messages
+//! whose `object.raw` is the object's whole protobuf body
+//! ([`rkube_api::protobuf::watch_frame`]).
 //!
-//! An event's object is written from its shared, already encoded bytes
+//! A JSON event's object is written from its shared, already encoded bytes
 //! ([`rkube_storage::Object::json`]): a frame is a fixed prefix, those bytes and a suffix, so a
-//! write fanned out to many watchers is serialized once. The stream ends on an ERROR frame, when
+//! write fanned out to many watchers is serialized once. Protobuf frames are encoded per watcher
+//! (objects have no shared protobuf encoding yet). The stream ends on an ERROR frame, when
 //! `timeoutSeconds` (or the server's randomized default) elapses, or when the client goes away:
 //! the body is dropped, which drops the storage watch with it; nothing is spawned.
 
@@ -50,6 +54,8 @@ pub(crate) struct Render {
     pub resource: &'static Resource,
     /// Plain objects, one-row Tables or PartialObjectMetadata.
     pub transform: Transform,
+    /// JSON or protobuf frames (negotiation never picks YAML for a watch).
+    pub encoding: Encoding,
     /// Row objects of a Table.
     pub include: Include,
 }
@@ -65,20 +71,32 @@ fn frame(event_type: &str, object: &[u8]) -> Bytes {
     out.freeze()
 }
 
-fn value_bytes(v: &Value) -> Vec<u8> {
-    // A `Value` always serializes.
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
 impl Render {
+    /// One frame in the stream's encoding, the object given as a value.
+    fn value_frame(&self, event_type: &str, object: &Value) -> Bytes {
+        match self.encoding {
+            Encoding::Protobuf => {
+                // Kinds and transformations negotiation allows always encode; a stored object
+                // that does not fit its schema is sent as an ERROR frame instead of dropped.
+                match rkube_api::protobuf::encode(object) {
+                    Ok(body) => Bytes::from(rkube_api::protobuf::watch_frame(event_type, &body)),
+                    Err(e) => self.error(&ApiError::internal(e)),
+                }
+            }
+            // A `Value` always serializes.
+            _ => frame(event_type, &serde_json::to_vec(object).unwrap_or_default()),
+        }
+    }
+
     fn object_frame(&self, event_type: &str, object: &Object, first: &mut bool) -> Bytes {
         match self.transform {
-            Transform::None | Transform::PartialObjectMetadataList => {
-                frame(event_type, object.json())
-            }
-            Transform::PartialObjectMetadata => frame(
+            Transform::None | Transform::PartialObjectMetadataList => match self.encoding {
+                Encoding::Protobuf => self.value_frame(event_type, object.value()),
+                _ => frame(event_type, object.json()),
+            },
+            Transform::PartialObjectMetadata => self.value_frame(
                 event_type,
-                &value_bytes(&as_table::partial_object_metadata(object.value())),
+                &as_table::partial_object_metadata(object.value()),
             ),
             Transform::Table => {
                 let meta = ListMeta {
@@ -93,7 +111,7 @@ impl Render {
                     *first,
                 );
                 *first = false;
-                frame(event_type, &value_bytes(&table))
+                self.value_frame(event_type, &table)
             }
         }
     }
@@ -110,7 +128,7 @@ impl Render {
             "apiVersion": self.resource.api_version(),
             "metadata": metadata,
         });
-        frame("BOOKMARK", &value_bytes(&object))
+        self.value_frame("BOOKMARK", &object)
     }
 
     /// One event's frame; the bool is true when the stream must end after it.
@@ -133,7 +151,17 @@ impl Render {
 
     /// An ERROR frame carrying a Status.
     pub fn error(&self, err: &ApiError) -> Bytes {
-        frame("ERROR", &err.to_json())
+        match self.encoding {
+            Encoding::Protobuf => {
+                let status = serde_json::to_value(err).unwrap_or_default();
+                // A Status always has its message; JSON is the last resort all the same.
+                match rkube_api::protobuf::encode(&status) {
+                    Ok(body) => Bytes::from(rkube_api::protobuf::watch_frame("ERROR", &body)),
+                    Err(_) => frame("ERROR", &err.to_json()),
+                }
+            }
+            _ => frame("ERROR", &err.to_json()),
+        }
     }
 }
 
@@ -159,7 +187,7 @@ pub(crate) fn response(events: WatchStream, render: Render, duration: Duration) 
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(Encoding::Json.content_type()),
+        HeaderValue::from_static(render.encoding.stream_content_type()),
     );
     response.extensions_mut().insert(Uncompressed);
     response
@@ -174,6 +202,7 @@ mod tests {
         Render {
             resource: rkube_api::resources::lookup("", "v1", "configmaps").expect("cm"),
             transform: Transform::None,
+            encoding: Encoding::Json,
             include: Include::Metadata,
         }
     }
@@ -218,6 +247,54 @@ mod tests {
         assert_eq!(v["object"]["code"], 410);
         assert_eq!(v["object"]["reason"], "Expired");
         assert_eq!(v["object"]["message"], "too old resource version: 3 (7)");
+    }
+
+    /// The event type and the object of a protobuf frame (the object's body ends the frame).
+    fn protobuf_event(frame: &[u8]) -> (String, Value) {
+        let len = u32::from_be_bytes(frame[..4].try_into().expect("length"));
+        assert_eq!(len as usize, frame.len() - 4);
+        let type_len = usize::from(frame[5]);
+        let event_type = String::from_utf8(frame[6..6 + type_len].to_vec()).expect("type");
+        let body = frame
+            .windows(4)
+            .position(|w| w == rkube_api::protobuf::MAGIC)
+            .expect("the object's body");
+        let object = rkube_api::protobuf::decode(&frame[body..]).expect("object");
+        (event_type, object)
+    }
+
+    #[test]
+    fn protobuf_bookmarks_and_errors() {
+        let render = Render {
+            encoding: Encoding::Protobuf,
+            ..render()
+        };
+        let (bytes, _) = render.event(
+            WatchEvent::Bookmark {
+                revision: 9,
+                initial_events_end: false,
+            },
+            &mut true,
+        );
+        let (event_type, object) = protobuf_event(&bytes);
+        assert_eq!(event_type, "BOOKMARK");
+        assert_eq!(
+            object,
+            json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"resourceVersion": "9"}})
+        );
+        let (bytes, end) = render.event(
+            WatchEvent::Error(StorageError::Compacted {
+                requested: 3,
+                compacted: 7,
+            }),
+            &mut true,
+        );
+        assert!(end);
+        let (event_type, status) = protobuf_event(&bytes);
+        assert_eq!(event_type, "ERROR");
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["code"], 410);
+        assert_eq!(status["reason"], "Expired");
     }
 
     #[test]

@@ -163,9 +163,9 @@ async fn bad_requests_get_upstream_statuses() {
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
         ),
         (
-            get(&app, CMS, Some("application/vnd.kubernetes.protobuf")).await,
+            get(&app, CMS, Some("text/html")).await,
             406,
-            "only the following media types are accepted: application/json, application/yaml",
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
         ),
         (
             get(&app, "/api/v1/namespaces/default/widgets", None).await,

@@ -1,5 +1,6 @@
 //! Protobuf request bodies (`application/vnd.kubernetes.protobuf`, what kubectl's typed
-//! `create` commands send) through the router: decoded to JSON, stored, read back as JSON.
+//! `create` commands send) through the router: decoded to JSON, stored, read back (as protobuf
+//! when the client prefers it, as client-go's protobuf clients do).
 
 use std::sync::Arc;
 
@@ -26,14 +27,20 @@ async fn app() -> axum::Router {
 async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
+    let protobuf = response.headers().get(header::CONTENT_TYPE)
+        == Some(&http::HeaderValue::from_static(PROTOBUF));
     let body = response
         .into_body()
         .collect()
         .await
         .expect("body")
         .to_bytes();
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+    let json = if protobuf {
+        rkube_api::protobuf::decode(&body).expect("a protobuf answer")
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
+    };
     (status, json)
 }
 

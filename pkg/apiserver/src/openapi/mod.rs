@@ -5,8 +5,9 @@
 //! # Layout
 //! - `schemas`: component schemas from k8s-openapi's `JsonSchema` impls (schemars), generated
 //!   once per dialect and decorated with upstream's `x-kubernetes-*` extensions.
-//! - [`patch_meta`]: the one table of how lists merge (keys, strategies, list types); the
-//!   documents publish it and strategic merge patch reads it.
+//! - `patch_meta`: the `x-kubernetes-list-type`, `-patch-strategy`, `-map-type`... extensions,
+//!   from the table of upstream's types that strategic merge patch also merges by
+//!   (`rkube_api::types`).
 //! - `paths`: every resource's paths and operations, from `rkube_api::resources`.
 //! - `fields`: unknown and duplicate field detection against the schemas
 //!   (`fieldValidation=Strict|Warn|Ignore`).
@@ -18,7 +19,7 @@
 //! built once, on first request, and served as shared bytes.
 
 mod fields;
-pub mod patch_meta;
+mod patch_meta;
 mod paths;
 mod schemas;
 

@@ -1,213 +1,105 @@
-//! How the common lists of built-in kinds merge: upstream's `patchStrategy`/`patchMergeKey`
-//! struct tags and `listType`/`listMapKeys` markers, which the OpenAPI documents publish as
-//! `x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`, `x-kubernetes-list-type` and
-//! `x-kubernetes-list-map-keys`. k8s-openapi's schemas do not carry them, so this one table is
-//! their source: the OpenAPI documents are decorated from it, and strategic merge patch reads
-//! it through [`patch_meta`] to merge lists by key instead of replacing them.
+//! How lists and objects of built-in kinds merge, published as kube-apiserver publishes it:
+//! `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`, `x-kubernetes-patch-strategy`,
+//! `x-kubernetes-patch-merge-key` and `x-kubernetes-map-type`. k8s-openapi's schemas do not
+//! carry them; the source is the table of upstream's types in [`rkube_api::types`], the same
+//! one strategic merge patch merges by, so what clients read and what the server does agree.
 
+use rkube_api::types::{ListType, TypeRef};
 use serde_json::{Map, Value, json};
 
-/// How one list field merges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListMeta {
-    /// `x-kubernetes-list-type`: `atomic`, `set` or `map`.
-    pub list_type: &'static str,
-    /// `x-kubernetes-list-map-keys` (for `map` lists).
-    pub map_keys: &'static [&'static str],
-    /// `x-kubernetes-patch-strategy` (`merge`, `merge,retainKeys`), if any.
-    pub patch_strategy: Option<&'static str>,
-    /// `x-kubernetes-patch-merge-key`, if any.
-    pub merge_key: Option<&'static str>,
-}
-
-/// A list merged by key: `map` list type, `merge` strategy.
-const fn by_key(keys: &'static [&'static str]) -> ListMeta {
-    ListMeta {
-        list_type: "map",
-        map_keys: keys,
-        patch_strategy: Some("merge"),
-        merge_key: Some(keys[0]),
+/// Writes the extensions onto the schemas in `definitions` (keyed by schema name): on each
+/// property as its field declares them, and `x-kubernetes-map-type: atomic` on the schemas of
+/// `+structType=atomic` types.
+pub(crate) fn decorate(definitions: &mut Map<String, Value>) {
+    for t in TypeRef::all() {
+        let Some(Value::Object(schema)) = definitions.get_mut(&t.definition_name()) else {
+            continue;
+        };
+        if t.is_atomic() {
+            schema.insert("x-kubernetes-map-type".into(), "atomic".into());
+        }
+        let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+            continue;
+        };
+        for field in t.fields() {
+            let Some(Value::Object(property)) = properties.get_mut(field.name()) else {
+                continue;
+            };
+            if let Some(list_type) = field.list_type() {
+                property.insert("x-kubernetes-list-type".into(), list_type.as_str().into());
+                if list_type == ListType::Map {
+                    property.insert(
+                        "x-kubernetes-list-map-keys".into(),
+                        json!(field.list_map_keys()),
+                    );
+                }
+            }
+            if let Some(key) = field.patch_merge_key() {
+                property.insert("x-kubernetes-patch-merge-key".into(), key.into());
+            }
+            if let Some(strategy) = field.patch_strategy() {
+                property.insert("x-kubernetes-patch-strategy".into(), strategy.into());
+            }
+            if let Some(map_type) = field.map_type() {
+                property.insert("x-kubernetes-map-type".into(), map_type.as_str().into());
+            }
+        }
     }
 }
 
-/// A list replaced whole.
-const ATOMIC: ListMeta = ListMeta {
-    list_type: "atomic",
-    map_keys: &[],
-    patch_strategy: None,
-    merge_key: None,
-};
+#[cfg(test)]
+mod tests {
+    use super::super::schemas::V3;
+    use super::*;
 
-const CONTAINERS: ListMeta = by_key(&["name"]);
-const CONDITIONS: ListMeta = by_key(&["type"]);
-const VOLUMES: ListMeta = ListMeta {
-    patch_strategy: Some("merge,retainKeys"),
-    ..by_key(&["name"])
-};
-const FINALIZERS: ListMeta = ListMeta {
-    list_type: "set",
-    map_keys: &[],
-    patch_strategy: Some("merge"),
-    merge_key: None,
-};
-
-/// (schema name, field, how it merges), as upstream's types declare them.
-pub static PATCH_META: &[(&str, &str, ListMeta)] = &[
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        "finalizers",
-        FINALIZERS,
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        "ownerReferences",
-        by_key(&["uid"]),
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        "managedFields",
-        ATOMIC,
-    ),
-    ("io.k8s.api.core.v1.PodSpec", "containers", CONTAINERS),
-    ("io.k8s.api.core.v1.PodSpec", "initContainers", CONTAINERS),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "ephemeralContainers",
-        CONTAINERS,
-    ),
-    ("io.k8s.api.core.v1.PodSpec", "volumes", VOLUMES),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "imagePullSecrets",
-        by_key(&["name"]),
-    ),
-    ("io.k8s.api.core.v1.PodSpec", "tolerations", ATOMIC),
-    ("io.k8s.api.core.v1.PodSpec", "hostAliases", by_key(&["ip"])),
-    (
-        "io.k8s.api.core.v1.Container",
-        "ports",
-        by_key(&["containerPort", "protocol"]),
-    ),
-    ("io.k8s.api.core.v1.Container", "env", by_key(&["name"])),
-    ("io.k8s.api.core.v1.Container", "envFrom", ATOMIC),
-    (
-        "io.k8s.api.core.v1.Container",
-        "volumeMounts",
-        by_key(&["mountPath"]),
-    ),
-    (
-        "io.k8s.api.core.v1.Container",
-        "volumeDevices",
-        by_key(&["devicePath"]),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "ports",
-        by_key(&["containerPort", "protocol"]),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "env",
-        by_key(&["name"]),
-    ),
-    ("io.k8s.api.core.v1.EphemeralContainer", "envFrom", ATOMIC),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "volumeMounts",
-        by_key(&["mountPath"]),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "volumeDevices",
-        by_key(&["devicePath"]),
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceSpec",
-        "ports",
-        by_key(&["port", "protocol"]),
-    ),
-    ("io.k8s.api.core.v1.PodStatus", "conditions", CONDITIONS),
-    ("io.k8s.api.core.v1.NodeStatus", "conditions", CONDITIONS),
-    (
-        "io.k8s.api.core.v1.NodeStatus",
-        "addresses",
-        by_key(&["type"]),
-    ),
-    (
-        "io.k8s.api.core.v1.NamespaceStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    (
-        "io.k8s.api.core.v1.ReplicationControllerStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    ("io.k8s.api.core.v1.ServiceStatus", "conditions", CONDITIONS),
-    (
-        "io.k8s.api.apps.v1.DeploymentStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSetStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    (
-        "io.k8s.api.apps.v1.ReplicaSetStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetStatus",
-        "conditions",
-        CONDITIONS,
-    ),
-    (
-        "io.k8s.api.batch.v1.JobStatus",
-        "conditions",
-        ListMeta {
-            list_type: "atomic",
-            map_keys: &[],
-            ..CONDITIONS
-        },
-    ),
-];
-
-/// How the list field `field` of the schema named `schema` merges, when the table says.
-pub fn patch_meta(schema: &str, field: &str) -> Option<&'static ListMeta> {
-    PATCH_META
-        .iter()
-        .find(|(s, f, _)| *s == schema && *f == field)
-        .map(|(_, _, meta)| meta)
-}
-
-/// Writes the table's extensions onto the property schemas in `definitions` (keyed by schema
-/// name).
-pub(crate) fn decorate(definitions: &mut Map<String, Value>) {
-    for (schema, field, meta) in PATCH_META {
-        let Some(property) = definitions
-            .get_mut(*schema)
-            .and_then(|d| d.pointer_mut(&format!("/properties/{field}")))
-            .and_then(Value::as_object_mut)
-        else {
-            continue;
-        };
-        property.insert("x-kubernetes-list-type".into(), meta.list_type.into());
-        if !meta.map_keys.is_empty() {
-            property.insert("x-kubernetes-list-map-keys".into(), json!(meta.map_keys));
+    #[test]
+    fn every_marked_field_is_published() {
+        let mut published = 0;
+        for t in TypeRef::all() {
+            let Some(schema) = V3.get(&t.definition_name()) else {
+                continue;
+            };
+            for field in t.fields() {
+                let marked = field.list_type().is_some()
+                    || field.patch_strategy().is_some()
+                    || field.map_type().is_some();
+                if !marked {
+                    continue;
+                }
+                // A JSON name that k8s-openapi spells otherwise would lose its extensions.
+                let property = &schema["properties"][field.name()];
+                assert!(property.is_object(), "{t:?}.{} not in schema", field.name());
+                if let Some(list_type) = field.list_type() {
+                    assert_eq!(property["x-kubernetes-list-type"], list_type.as_str());
+                }
+                published += 1;
+            }
         }
-        if let Some(key) = meta.merge_key {
-            property.insert("x-kubernetes-patch-merge-key".into(), key.into());
-        }
-        if let Some(strategy) = meta.patch_strategy {
-            property.insert("x-kubernetes-patch-strategy".into(), strategy.into());
-        }
+        assert!(published > 250, "only {published} marked fields");
+    }
+
+    #[test]
+    fn extensions_match_upstream() {
+        let prop = |schema: &str, field: &str| V3[schema]["properties"][field].clone();
+        let volumes = prop("io.k8s.api.core.v1.PodSpec", "volumes");
+        assert_eq!(volumes["x-kubernetes-patch-strategy"], "merge,retainKeys");
+        assert_eq!(volumes["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(volumes["x-kubernetes-list-map-keys"], json!(["name"]));
+        let ports = prop("io.k8s.api.core.v1.ServiceSpec", "ports");
+        assert_eq!(
+            ports["x-kubernetes-list-map-keys"],
+            json!(["port", "protocol"])
+        );
+        let tolerations = prop("io.k8s.api.core.v1.PodSpec", "tolerations");
+        assert_eq!(tolerations["x-kubernetes-list-type"], "atomic");
+        assert!(tolerations.get("x-kubernetes-patch-strategy").is_none());
+        let selector = prop("io.k8s.api.core.v1.PodSpec", "nodeSelector");
+        assert_eq!(selector["x-kubernetes-map-type"], "atomic");
+        assert_eq!(
+            V3["io.k8s.api.core.v1.ObjectReference"]["x-kubernetes-map-type"],
+            "atomic"
+        );
+        let strategy = prop("io.k8s.api.apps.v1.DeploymentSpec", "strategy");
+        assert_eq!(strategy["x-kubernetes-patch-strategy"], "retainKeys");
     }
 }

@@ -334,6 +334,26 @@ fn main() {
         })
         .await;
 
+        let mut list_json = Vec::new();
+        let mut list_table = Vec::new();
+        for _ in 0..5 {
+            for (accept, samples) in [("application/json", &mut list_json), (TABLE, &mut list_table)] {
+                let t = Instant::now();
+                let (status, len) = conn
+                    .call("GET", "/api/v1/namespaces/bench/configmaps", accept, None)
+                    .await;
+                samples.push(t.elapsed());
+                assert_eq!(status, 200);
+                assert!(len > objects * 100, "a full list: {len} bytes");
+            }
+        }
+        list_json.sort();
+        list_table.sort();
+        // Idle memory with the ConfigMaps alone, before the Deployment writes fill the watch
+        // cache's history with large objects.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let rss_full = rss_mib(pid);
+
         // Server-side apply of a ~200-line Deployment next to a plain PUT of the same object,
         // one Deployment per client.
         let deployments = "/apis/apps/v1/namespaces/bench/deployments";
@@ -358,23 +378,6 @@ fn main() {
         })
         .await;
 
-        let mut list_json = Vec::new();
-        let mut list_table = Vec::new();
-        for _ in 0..5 {
-            for (accept, samples) in [("application/json", &mut list_json), (TABLE, &mut list_table)] {
-                let t = Instant::now();
-                let (status, len) = conn
-                    .call("GET", "/api/v1/namespaces/bench/configmaps", accept, None)
-                    .await;
-                samples.push(t.elapsed());
-                assert_eq!(status, 200);
-                assert!(len > objects * 100, "a full list: {len} bytes");
-            }
-        }
-        list_json.sort();
-        list_table.sort();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let rss_full = rss_mib(pid);
 
         println!("\nrkube API benchmark ({objects} ConfigMaps, {CLIENTS} keep-alive HTTPS clients, {per_client} requests each)");
         println!("{:<44} {:>12} {:>12} {:>12}", "operation", "p50", "p99", "req/s");

@@ -12,9 +12,12 @@
 //! fields reference is followed. Per field it writes the JSON name, the shape (named
 //! non-struct types resolved to what they hold, apimachinery's hand-written JSON types as
 //! scalars or "any"), the `+listType`/`+listMapKey`/`+mapType`/`+structType` markers (a named
-//! type's markers when the field has none) and the `patchStrategy`/`patchMergeKey` tags;
-//! embedded `json:",inline"` structs are flattened into their parent. Per type it writes
-//! `+structType=atomic`.
+//! type's markers when the field has none), the `patchStrategy`/`patchMergeKey` tags, whether
+//! the Go field is a pointer and whether its json tag has `omitempty` (so server-side apply can
+//! build the Go zero value of a type as upstream's converter writes it), and `+default=`
+//! markers (literals, or `ref(Const)` resolved in the field's package), which give list-map
+//! keys their defaults; embedded `json:",inline"` structs are flattened into their parent. Per
+//! type it writes `+structType=atomic`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -87,6 +90,12 @@ struct Field {
     markers: Markers,
     patch_strategy: Option<String>,
     merge_key: Option<String>,
+    /// A Go pointer (`*T`): absent or null when unset, never a zero value.
+    pointer: bool,
+    /// `omitempty` in the json tag.
+    omitempty: bool,
+    /// The `+default=` marker's value as compact JSON.
+    default: Option<String>,
 }
 
 struct Resolver<'a> {
@@ -208,6 +217,15 @@ fn main() -> Result<(), Error> {
             if let Some(map_type) = &m.map_type {
                 write!(out, ".mapped(M::{})", camel(map_type))?;
             }
+            if field.pointer {
+                write!(out, ".ptr()")?;
+            }
+            if !field.omitempty {
+                write!(out, ".no_omitempty()")?;
+            }
+            if let Some(default) = &field.default {
+                write!(out, ".default({default:?})")?;
+            }
             write!(out, ",")?;
             if !refs.is_empty() {
                 write!(out, " // {}", refs.join(", "))?;
@@ -261,7 +279,7 @@ impl<'a> Resolver<'a> {
     fn fields(&mut self, path: &str, decl: &TypeDecl) -> Result<Vec<Field>, Error> {
         let mut out = Vec::new();
         for field in &decl.fields {
-            let Some((json, _)) = field.json() else {
+            let Some((json, options)) = field.json() else {
                 if !field.decl.starts_with(char::is_lowercase) {
                     self.warn(format!(
                         "{path}.{}: `{}` has no json tag",
@@ -293,6 +311,8 @@ impl<'a> Resolver<'a> {
                     .filter(|v| !v.is_empty())
                     .map(str::to_owned)
             };
+            let omitempty = options.split(',').any(|o| o == "omitempty");
+            let default = self.default(path, decl, field)?;
             let json = json.to_owned();
             if out.iter().any(|f: &Field| f.json == json) {
                 self.warn(format!("{path}.{}: duplicate JSON name {json}", decl.name));
@@ -303,9 +323,48 @@ impl<'a> Resolver<'a> {
                 markers: Markers::read(&field.comments).or(type_markers),
                 patch_strategy: tag("patchStrategy"),
                 merge_key: tag("patchMergeKey"),
+                pointer: matches!(ty, GoType::Pointer(_)),
+                omitempty,
+                default,
             });
         }
         Ok(out)
+    }
+
+    /// A field's `+default=` marker as compact JSON: a JSON literal, or `ref(Name)` naming a
+    /// constant of the field's package (as openapi-gen reads it).
+    fn default(
+        &mut self,
+        path: &str,
+        decl: &TypeDecl,
+        field: &go::FieldDecl,
+    ) -> Result<Option<String>, Error> {
+        let Some(marker) = go::markers(&field.comments)
+            .filter(|(name, _)| *name == "default")
+            .map(|(_, value)| value)
+            .last()
+        else {
+            return Ok(None);
+        };
+        let literal = match marker
+            .strip_prefix("ref(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            Some(name) => match self.packages.get(path).and_then(|p| p.consts.get(name)) {
+                Some(value) => value.as_str(),
+                None => {
+                    self.warn(format!(
+                        "{path}.{}: default {marker} names no constant",
+                        decl.name
+                    ));
+                    return Ok(None);
+                }
+            },
+            None => marker,
+        };
+        let value: serde_json::Value = serde_json::from_str(literal)
+            .map_err(|e| format!("{path}.{}: default {marker} is not JSON: {e}", decl.name))?;
+        Ok(Some(value.to_string()))
     }
 
     /// The shape of a Go type, and the markers of the named non-struct type it went through.

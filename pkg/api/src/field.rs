@@ -406,7 +406,7 @@ pub(crate) fn go_quote_into(s: &str, out: &mut String) {
 }
 
 /// Go's `%q` of a string.
-pub(crate) fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     let mut out = String::new();
     go_quote_into(s, &mut out);
     out

@@ -22,6 +22,8 @@
 //! - [`types`]: upstream's API struct types as a generated table (fields, shapes, list types and
 //!   keys, patch strategies, atomic markers) with an API to navigate it from a kind, for code
 //!   that merges objects in their JSON form.
+//! - [`x509`]: just enough DER and PEM to read certificate requests and certificates and to
+//!   write certificates (the certificates API's validation and signer).
 //!
 //! Typed built-in kinds come from `k8s-openapi` (re-exported as [`k8s_openapi`]).
 
@@ -37,3 +39,4 @@ pub mod selector;
 pub mod status;
 pub mod types;
 pub mod validation;
+pub mod x509;

@@ -19,6 +19,8 @@ pub struct Package {
     pub proto_package: Option<String>,
     /// Type declarations in file order (files sorted by path).
     pub types: Vec<TypeDecl>,
+    /// Constants with a literal value: name -> the literal as written (`"ReadWrite"`, `3`).
+    pub consts: BTreeMap<String, String>,
 }
 
 /// `type Name ...` at the top level of a file.
@@ -141,6 +143,7 @@ fn read_dir(
         None
     };
     let mut types = Vec::new();
+    let mut consts = BTreeMap::new();
     for entry in entries {
         let path = entry.path();
         let name = path
@@ -158,7 +161,9 @@ fn read_dir(
         {
             continue;
         }
-        read_file(&std::fs::read_to_string(&path)?, import_path, &mut types);
+        let text = std::fs::read_to_string(&path)?;
+        read_file(&text, import_path, &mut types);
+        read_consts(&text, &mut consts);
     }
     if !types.is_empty() {
         out.insert(
@@ -167,6 +172,7 @@ fn read_dir(
                 import_path: import_path.to_owned(),
                 proto_package,
                 types,
+                consts,
             },
         );
     }
@@ -219,6 +225,39 @@ fn read_file(text: &str, package: &str, types: &mut Vec<TypeDecl>) {
                     ty,
                 });
             }
+        }
+    }
+}
+
+/// The constants of one file whose value is a single literal (`Name Type = "x"`, in a
+/// `const (` block or on a `const` line).
+fn read_consts(text: &str, consts: &mut BTreeMap<String, String>) {
+    let mut in_block = false;
+    for line in text.lines() {
+        let spec = if in_block {
+            if line.starts_with(')') {
+                in_block = false;
+                continue;
+            }
+            line.trim()
+        } else if line == "const (" {
+            in_block = true;
+            continue;
+        } else if let Some(single) = line.strip_prefix("const ") {
+            single
+        } else {
+            continue;
+        };
+        let Some((names, value)) = spec.split_once('=') else {
+            continue;
+        };
+        let value = value.split("//").next().unwrap_or("").trim();
+        let literal = (value.starts_with('"') && value.ends_with('"') && value.len() >= 2)
+            || value.parse::<f64>().is_ok()
+            || value == "true"
+            || value == "false";
+        if let Some(name) = names.split_whitespace().next().filter(|_| literal) {
+            consts.insert(name.to_owned(), value.to_owned());
         }
     }
 }

@@ -406,6 +406,13 @@ impl Set {
     }
 
     /// The `FieldsV1` JSON of the set.
+    ///
+    /// Upstream writes a node's children in its path element order (fields, then keys, values,
+    /// indexes; keys and values compared as values); a JSON object here keeps its keys sorted
+    /// as text. The kinds never mix in one node (a node is an object's or a list's), so only
+    /// numeric values inside one kind can come out differently (`k:{"port":443}` before
+    /// `k:{"port":80}`); `i:` entries come only from live list items that cannot be keyed,
+    /// which upstream refuses outright. Readers of a set never depend on the order.
     pub fn to_fields_v1(&self) -> Value {
         Value::Object(self.encode(false))
     }

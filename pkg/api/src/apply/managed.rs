@@ -468,21 +468,14 @@ fn reset_requested(object: &Value) -> bool {
     }
 }
 
-/// The object a create compares against: the struct fields a Go zero value of the kind holds
-/// (upstream compares with an empty typed object), so a create does not own them as such.
-fn skeleton(value: &Value, schema: Schema) -> Value {
-    let mut out = Map::new();
-    if let (Schema::Struct(t, false), Value::Object(map)) = (schema, value) {
-        for (key, child) in map {
-            if let Some(field) = t.field(key) {
-                let s = Schema::of_field(field);
-                if matches!(s, Schema::Struct(_, false)) && child.is_object() {
-                    out.insert(key.clone(), skeleton(child, s));
-                }
-            }
-        }
+/// The object a create compares against: upstream compares with the Go zero value of the
+/// kind, so fields that value already holds (non-pointer structs and their zero fields) are
+/// no additions and get no `.` of their own, while pointer structs, maps and lists do.
+fn zero_object(schema: Schema) -> Value {
+    match schema {
+        Schema::Struct(t, _) => Value::Object(t.zero_object()),
+        _ => json!({}),
     }
-    Value::Object(out)
 }
 
 /// Tracks an update of `live` (`None`: a create) into `new`: sets `new`'s managedFields.
@@ -511,7 +504,7 @@ pub fn update(live: Option<&Value>, new: &mut Value, manager: &str, cx: &Context
     let new_plain = stripped(new);
     let old_plain = match live {
         Some(l) => stripped(l),
-        None => skeleton(&new_plain, cx.schema),
+        None => zero_object(cx.schema),
     };
     let cmp = compare(&old_plain, &new_plain, cx.schema);
     let changed = cx.owned.filter(&cmp.modified.union(&cmp.added));
@@ -696,4 +689,86 @@ fn update_last_applied(object: &mut Value, config: &Value) {
     if size > MAX_ANNOTATIONS_SIZE {
         annotations.remove(LAST_APPLIED);
     }
+}
+
+/// The managedFields a subresource that shows one field of its parent (the `scale` of a
+/// workload: the parent's `path` is the Scale's `sub_path`) starts from: the parent's entries
+/// that own `path`, each owning just `sub_path` in `api_version` (upstream's
+/// `ScaleHandler.ToSubresource`).
+pub fn to_subresource(
+    parent: &Managed,
+    path: &Path,
+    sub_path: &Path,
+    api_version: &str,
+) -> Managed {
+    let only = Set::from_paths([sub_path]);
+    let entries = parent
+        .entries
+        .iter()
+        .filter(|(_, e)| e.fields.has(path))
+        .map(|(id, e)| {
+            let entry = Entry {
+                api_version: api_version.to_string(),
+                time: e.time.clone(),
+                fields: only.clone(),
+            };
+            (id.clone(), entry)
+        })
+        .collect();
+    Managed { entries }
+}
+
+/// The parent's managedFields after a write of the subresource view (upstream's
+/// `ScaleHandler.ToParent`): a parent entry that owned `path` keeps it only while the same
+/// manager still owns `sub_path` in `sub`; managers that own `sub_path` in `sub` and are not
+/// among them own `path` in a new entry of `api_version`. Entries are matched by manager,
+/// operation and subresource (the subresource view shows another apiVersion).
+pub fn to_parent(
+    parent: &Managed,
+    sub: &Managed,
+    path: &Path,
+    sub_path: &Path,
+    api_version: &str,
+) -> Managed {
+    let same = |a: &ManagerId, b: &ManagerId| {
+        a.manager == b.manager && a.operation == b.operation && a.subresource == b.subresource
+    };
+    let mut remaining: Vec<(&ManagerId, &Entry)> = sub.entries.iter().collect();
+    let mut out = Managed::default();
+    for (id, entry) in &parent.entries {
+        if !entry.fields.has(path) {
+            out.entries.insert(id.clone(), entry.clone());
+        } else if let Some(i) = remaining.iter().position(|(s, _)| same(s, id)) {
+            remaining.remove(i);
+            out.entries.insert(id.clone(), entry.clone());
+        } else {
+            let fields = entry.fields.difference(&Set::from_paths([path]));
+            if !fields.is_empty() {
+                let kept = Entry {
+                    fields,
+                    ..entry.clone()
+                };
+                out.entries.insert(id.clone(), kept);
+            }
+        }
+    }
+    for (id, entry) in remaining {
+        if !entry.fields.has(sub_path) {
+            continue;
+        }
+        let id = ManagerId {
+            api_version: match id.operation {
+                Operation::Apply => String::new(),
+                Operation::Update => api_version.to_string(),
+            },
+            ..id.clone()
+        };
+        let entry = Entry {
+            api_version: api_version.to_string(),
+            time: entry.time.clone(),
+            fields: Set::from_paths([path]),
+        };
+        out.entries.insert(id, entry);
+    }
+    out
 }

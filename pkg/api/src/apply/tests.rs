@@ -388,3 +388,148 @@ fn managed_fields_in_an_apply_are_refused() {
     let err = apply(None, &config, "a", false).expect_err("refused");
     assert_eq!(err.into_api_error("").code(), 400);
 }
+
+/// The FieldsV1 a create by `manager` records for `object` of `group/version/kind`.
+fn created_fields(group: &str, version: &str, kind: &str, mut object: Value) -> Value {
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let cx = Context {
+        schema: Schema::root(lookup_kind(group, version, kind)),
+        api_version: &api_version,
+        subresource: "",
+        owned: Owned::AllButStatus,
+        now: "2026-01-01T00:00:00Z",
+    };
+    managed::update(None, &mut object, "m", &cx);
+    object["metadata"]["managedFields"][0]["fieldsV1"].clone()
+}
+
+#[test]
+fn creates_own_what_the_go_zero_value_lacks() {
+    // Upstream compares a create with the kind's Go zero value: non-pointer structs (spec,
+    // strategy, template) are in it and get no `.`; pointer structs (rollingUpdate, probes),
+    // maps and `omitempty` lists are additions with their own `.`; `containers` (no
+    // `omitempty`) is null there, so it has none either. Ports without a protocol are keyed
+    // by its default.
+    let object = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "nginx",
+                        "ports": [{"containerPort": 80}],
+                        "livenessProbe": {"httpGet": {"path": "/", "port": 80},
+                            "periodSeconds": 10}}],
+                    "securityContext": {}
+                }
+            }
+        },
+        "status": {}
+    });
+    let expected = json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {
+            "f:replicas": {},
+            "f:selector": {},
+            "f:strategy": {
+                "f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                "f:type": {}
+            },
+            "f:template": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:containers": {"k:{\"name\":\"c\"}": {
+                        ".": {},
+                        "f:image": {},
+                        "f:livenessProbe": {
+                            ".": {},
+                            "f:httpGet": {".": {}, "f:path": {}, "f:port": {}},
+                            "f:periodSeconds": {}
+                        },
+                        "f:name": {},
+                        "f:ports": {
+                            ".": {},
+                            "k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {
+                                ".": {}, "f:containerPort": {}
+                            }
+                        }
+                    }},
+                    "f:securityContext": {}
+                }
+            }
+        }
+    });
+    assert_eq!(created_fields("apps", "v1", "Deployment", object), expected);
+}
+
+#[test]
+fn service_creates_key_ports_by_the_default_protocol() {
+    let object = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"selector": {"app": "s"}, "type": "ClusterIP",
+            "ports": [{"port": 80, "targetPort": 8080}]}
+    });
+    let expected = json!({"f:spec": {
+        "f:ports": {".": {}, "k:{\"port\":80,\"protocol\":\"TCP\"}": {
+            ".": {}, "f:port": {}, "f:targetPort": {}
+        }},
+        "f:selector": {},
+        "f:type": {}
+    }});
+    assert_eq!(created_fields("", "v1", "Service", object), expected);
+}
+
+#[test]
+fn scale_views_carry_the_replicas_owners_and_hand_them_back() {
+    let replicas = Path::fields(&["spec", "replicas"]);
+    let mut parent = deployment(1, &["A"], json!({"app": "web"}));
+    managed::update(None, &mut parent, "creator", &cx("2026-01-01T00:00:00Z"));
+    let parent_managed = Managed::decode(&parent).expect("decodes");
+    let view = managed::to_subresource(&parent_managed, &replicas, &replicas, "autoscaling/v1");
+    assert_eq!(view.entries.len(), 1);
+    let only = view.entries.values().next().expect("one entry");
+    assert_eq!(only.api_version, "autoscaling/v1");
+    assert_eq!(only.fields, Set::from_paths([&replicas]));
+
+    // An applier on the scale takes the replicas over: the creator keeps the rest.
+    let mut sub = view.clone();
+    sub.entries.clear();
+    let applier = managed::ManagerId {
+        manager: "hpa".into(),
+        operation: Operation::Apply,
+        api_version: String::new(),
+        subresource: "scale".into(),
+    };
+    sub.entries.insert(
+        applier.clone(),
+        managed::Entry {
+            api_version: "autoscaling/v1".into(),
+            time: Some("2026-01-02T00:00:00Z".into()),
+            fields: Set::from_paths([&replicas]),
+        },
+    );
+    let back = managed::to_parent(&parent_managed, &sub, &replicas, &replicas, "apps/v1");
+    let owners: Vec<&str> = back
+        .entries
+        .iter()
+        .filter(|(_, e)| e.fields.has(&replicas))
+        .map(|(id, _)| id.manager.as_str())
+        .collect();
+    assert_eq!(owners, ["hpa"]);
+    assert_eq!(back.entries[&applier].api_version, "apps/v1");
+    assert!(back.entries.keys().any(|id| id.manager == "creator"));
+
+    // Unchanged ownership hands the parent's entries back as they were.
+    let same = managed::to_parent(&parent_managed, &view, &replicas, &replicas, "apps/v1");
+    assert_eq!(same, parent_managed);
+}

@@ -120,14 +120,10 @@ impl Schema {
     }
 }
 
-/// Upstream's `+default` on list-map key fields: an element that omits the key has this value.
+/// The default of a list-map key field (upstream's OpenAPI `default`, from `+default=`
+/// markers): an element that omits the key has this value.
 fn key_default(element: Shape, key: &str) -> Option<Value> {
-    let name = element.as_struct()?.name();
-    match (name, key) {
-        ("ContainerPort" | "ServicePort", "protocol") => Some(Value::String("TCP".into())),
-        ("LocalObjectReference", "name") => Some(Value::String(String::new())),
-        _ => None,
-    }
+    element.as_struct()?.field(key)?.default_value()
 }
 
 /// The path element of a list item, as upstream's `listItemToPathElement`; lenient callers

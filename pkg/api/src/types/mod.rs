@@ -131,6 +131,9 @@ pub struct Field {
     patch_strategy: Option<&'static str>,
     patch_merge_key: Option<&'static str>,
     map_type: Option<MapType>,
+    pointer: bool,
+    omitempty: bool,
+    default: Option<&'static str>,
 }
 
 /// The Go package of a group of types.
@@ -172,6 +175,9 @@ const fn f(name: &'static str, shape: Shape) -> Field {
         patch_strategy: None,
         patch_merge_key: None,
         map_type: None,
+        pointer: false,
+        omitempty: true,
+        default: None,
     }
 }
 
@@ -198,6 +204,30 @@ impl Field {
     const fn mapped(self, map_type: MapType) -> Field {
         Field {
             map_type: Some(map_type),
+            ..self
+        }
+    }
+
+    /// A Go pointer field.
+    const fn ptr(self) -> Field {
+        Field {
+            pointer: true,
+            ..self
+        }
+    }
+
+    /// A field whose json tag lacks `omitempty`.
+    const fn no_omitempty(self) -> Field {
+        Field {
+            omitempty: false,
+            ..self
+        }
+    }
+
+    /// With a `+default=` marker (its value as JSON).
+    const fn default(self, json: &'static str) -> Field {
+        Field {
+            default: Some(json),
             ..self
         }
     }
@@ -268,6 +298,15 @@ impl TypeRef {
     /// The field with this JSON name.
     pub fn field(self, name: &str) -> Option<&'static Field> {
         self.fields().iter().find(|f| f.name == name)
+    }
+
+    /// A Go zero value of the type as upstream's converters write it (see
+    /// [`Field::zero_value`]).
+    pub fn zero_object(self) -> serde_json::Map<String, serde_json::Value> {
+        self.fields()
+            .iter()
+            .filter_map(|f| f.zero_value().map(|v| (f.name.to_owned(), v)))
+            .collect()
     }
 }
 
@@ -347,6 +386,50 @@ impl Field {
     /// `+mapType` or `+structType` on the field, as declared (it overrides the type's).
     pub fn map_type(&self) -> Option<MapType> {
         self.map_type
+    }
+
+    /// Whether the Go field is a pointer (`*T`): unset, it is absent (or null), never a zero
+    /// value.
+    pub fn is_pointer(&self) -> bool {
+        self.pointer
+    }
+
+    /// Whether the json tag has `omitempty`: Go leaves the field out when it is empty.
+    pub fn omits_empty(&self) -> bool {
+        self.omitempty
+    }
+
+    /// The `+default=` marker's value (upstream's OpenAPI `default`), as JSON.
+    pub fn default_value(&self) -> Option<serde_json::Value> {
+        self.default.and_then(|d| serde_json::from_str(d).ok())
+    }
+
+    /// The field in a Go zero value of its struct as upstream's converters write it (what
+    /// `runtime.DefaultUnstructuredConverter` and structured-merge-diff's reflection produce):
+    /// `None` when left out. Structs are never empty to them, so non-pointer structs and
+    /// apimachinery's struct-backed scalars are always written; pointers, lists, maps and
+    /// scalars are left out under `omitempty` and written as null or zero without it.
+    pub fn zero_value(&self) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        let nil = (!self.omitempty).then_some(Value::Null);
+        if self.pointer {
+            return nil;
+        }
+        match self.shape {
+            Shape::Struct(t) => Some(Value::Object(t.zero_object())),
+            Shape::List(_) | Shape::Map(_) | Shape::Any => nil,
+            Shape::Scalar(s) => match s {
+                Scalar::Time | Scalar::MicroTime => Some(Value::Null),
+                Scalar::Quantity => Some(Value::from("0")),
+                Scalar::Duration => Some(Value::from("0s")),
+                Scalar::IntOrString => Some(Value::from(0)),
+                Scalar::Bytes => nil,
+                Scalar::String if !self.omitempty => Some(Value::from("")),
+                Scalar::Integer | Scalar::Number if !self.omitempty => Some(Value::from(0)),
+                Scalar::Boolean if !self.omitempty => Some(Value::from(false)),
+                Scalar::String | Scalar::Integer | Scalar::Number | Scalar::Boolean => None,
+            },
+        }
     }
 
     /// How the field's list merges under server-side apply: the declared list type, else (as
@@ -457,6 +540,54 @@ mod tests {
         let claim = field("io.k8s.api.core.v1.PersistentVolumeSpec", "claimRef");
         assert_eq!(claim.map_type(), Some(MapType::Granular));
         assert!(!claim.is_atomic());
+    }
+
+    #[test]
+    fn go_presence_and_defaults_are_read() {
+        let rolling = field("io.k8s.api.apps.v1.DeploymentStrategy", "rollingUpdate");
+        assert!(rolling.is_pointer() && rolling.omits_empty());
+        let template = field("io.k8s.api.apps.v1.DeploymentSpec", "template");
+        assert!(!template.is_pointer());
+        let containers = field("io.k8s.api.core.v1.PodSpec", "containers");
+        assert!(!containers.omits_empty());
+        // `+default="TCP"`, `+default=""` and `+default=ref(Const)`.
+        let protocol = field("io.k8s.api.core.v1.ContainerPort", "protocol");
+        assert_eq!(protocol.default_value(), Some(serde_json::json!("TCP")));
+        let secret = field("io.k8s.api.core.v1.LocalObjectReference", "name");
+        assert_eq!(secret.default_value(), Some(serde_json::json!("")));
+        let caching = field("io.k8s.api.core.v1.AzureDiskVolumeSource", "cachingMode");
+        assert_eq!(
+            caching.default_value(),
+            Some(serde_json::json!("ReadWrite"))
+        );
+        assert_eq!(
+            field("io.k8s.api.core.v1.Container", "name").default_value(),
+            None
+        );
+    }
+
+    #[test]
+    fn zero_objects_are_what_go_writes() {
+        let deployment = lookup_kind("apps", "v1", "Deployment").expect("Deployment");
+        let zero = serde_json::Value::Object(deployment.zero_object());
+        // Non-pointer structs are written, pointers and `omitempty` fields are not, fields
+        // without `omitempty` are null or zero.
+        assert_eq!(zero["spec"]["strategy"], serde_json::json!({}));
+        assert_eq!(zero["spec"]["selector"], serde_json::Value::Null);
+        assert!(zero["spec"].get("replicas").is_none());
+        assert_eq!(
+            zero["spec"]["template"]["spec"]["containers"],
+            serde_json::Value::Null
+        );
+        assert!(
+            zero["spec"]["template"]["spec"]
+                .get("securityContext")
+                .is_none()
+        );
+        assert_eq!(zero["status"], serde_json::json!({}));
+        let port = TypeRef::lookup("io.k8s.api.core.v1.ServicePort").expect("ServicePort");
+        let zero = serde_json::Value::Object(port.zero_object());
+        assert_eq!(zero, serde_json::json!({"port": 0, "targetPort": 0}));
     }
 
     #[test]

@@ -40,36 +40,36 @@ pub(super) static PACKAGES: [Package; 23] = [
 #[rustfmt::skip]
 pub(super) static TYPES: [TypeDef; 617] = [
 t(0, "AuditAnnotation", false, &[
-    f("key", Scalar(S::String)),
-    f("valueExpression", Scalar(S::String)),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("valueExpression", Scalar(S::String)).no_omitempty(),
 ]),
 t(0, "ExpressionWarning", false, &[
-    f("fieldRef", Scalar(S::String)),
-    f("warning", Scalar(S::String)),
+    f("fieldRef", Scalar(S::String)).no_omitempty(),
+    f("warning", Scalar(S::String)).no_omitempty(),
 ]),
 t(0, "MatchCondition", false, &[
-    f("name", Scalar(S::String)),
-    f("expression", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("expression", Scalar(S::String)).no_omitempty(),
 ]),
 t(0, "MatchResources", true, &[
-    f("namespaceSelector", Struct(R(584))), // LabelSelector
-    f("objectSelector", Struct(R(584))), // LabelSelector
+    f("namespaceSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("objectSelector", Struct(R(584))).ptr(), // LabelSelector
     f("resourceRules", List(&Struct(R(7)))).list(L::Atomic, &[]), // NamedRuleWithOperations
     f("excludeResourceRules", List(&Struct(R(7)))).list(L::Atomic, &[]), // NamedRuleWithOperations
-    f("matchPolicy", Scalar(S::String)),
+    f("matchPolicy", Scalar(S::String)).ptr(),
 ]),
 t(0, "MutatingWebhook", false, &[
-    f("name", Scalar(S::String)),
-    f("clientConfig", Struct(R(26))), // WebhookClientConfig
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("clientConfig", Struct(R(26))).no_omitempty(), // WebhookClientConfig
     f("rules", List(&Struct(R(11)))).list(L::Atomic, &[]), // RuleWithOperations
-    f("failurePolicy", Scalar(S::String)),
-    f("matchPolicy", Scalar(S::String)),
-    f("namespaceSelector", Struct(R(584))), // LabelSelector
-    f("objectSelector", Struct(R(584))), // LabelSelector
-    f("sideEffects", Scalar(S::String)),
-    f("timeoutSeconds", Scalar(S::Integer)),
-    f("admissionReviewVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("reinvocationPolicy", Scalar(S::String)),
+    f("failurePolicy", Scalar(S::String)).ptr(),
+    f("matchPolicy", Scalar(S::String)).ptr(),
+    f("namespaceSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("objectSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("sideEffects", Scalar(S::String)).ptr().no_omitempty(),
+    f("timeoutSeconds", Scalar(S::Integer)).ptr(),
+    f("admissionReviewVersions", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
+    f("reinvocationPolicy", Scalar(S::String)).ptr(),
     f("matchConditions", List(&Struct(R(2)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // MatchCondition
 ]),
 t(0, "MutatingWebhookConfiguration", false, &[
@@ -82,7 +82,7 @@ t(0, "MutatingWebhookConfigurationList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(5)))), // MutatingWebhookConfiguration
+    f("items", List(&Struct(R(5)))).no_omitempty(), // MutatingWebhookConfiguration
 ]),
 t(0, "NamedRuleWithOperations", true, &[
     f("resourceNames", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -90,7 +90,7 @@ t(0, "NamedRuleWithOperations", true, &[
     f("apiGroups", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("apiVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resources", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("scope", Scalar(S::String)),
+    f("scope", Scalar(S::String)).ptr(),
 ]),
 t(0, "ParamKind", true, &[
     f("apiVersion", Scalar(S::String)),
@@ -99,27 +99,27 @@ t(0, "ParamKind", true, &[
 t(0, "ParamRef", true, &[
     f("name", Scalar(S::String)),
     f("namespace", Scalar(S::String)),
-    f("selector", Struct(R(584))), // LabelSelector
-    f("parameterNotFoundAction", Scalar(S::String)),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
+    f("parameterNotFoundAction", Scalar(S::String)).ptr(),
 ]),
 t(0, "Rule", false, &[
     f("apiGroups", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("apiVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resources", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("scope", Scalar(S::String)),
+    f("scope", Scalar(S::String)).ptr(),
 ]),
 t(0, "RuleWithOperations", false, &[
     f("operations", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("apiGroups", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("apiVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resources", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("scope", Scalar(S::String)),
+    f("scope", Scalar(S::String)).ptr(),
 ]),
 t(0, "ServiceReference", false, &[
-    f("namespace", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("path", Scalar(S::String)),
-    f("port", Scalar(S::Integer)),
+    f("namespace", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).ptr(),
+    f("port", Scalar(S::Integer)).ptr(),
 ]),
 t(0, "TypeChecking", false, &[
     f("expressionWarnings", List(&Struct(R(1)))).list(L::Atomic, &[]), // ExpressionWarning
@@ -141,45 +141,45 @@ t(0, "ValidatingAdmissionPolicyBindingList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(15)))), // ValidatingAdmissionPolicyBinding
+    f("items", List(&Struct(R(15)))).no_omitempty(), // ValidatingAdmissionPolicyBinding
 ]),
 t(0, "ValidatingAdmissionPolicyBindingSpec", false, &[
     f("policyName", Scalar(S::String)),
-    f("paramRef", Struct(R(9))), // ParamRef
-    f("matchResources", Struct(R(3))), // MatchResources
+    f("paramRef", Struct(R(9))).ptr(), // ParamRef
+    f("matchResources", Struct(R(3))).ptr(), // MatchResources
     f("validationActions", List(&Scalar(S::String))).list(L::Set, &[]),
 ]),
 t(0, "ValidatingAdmissionPolicyList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(14)))), // ValidatingAdmissionPolicy
+    f("items", List(&Struct(R(14)))).no_omitempty(), // ValidatingAdmissionPolicy
 ]),
 t(0, "ValidatingAdmissionPolicySpec", false, &[
-    f("paramKind", Struct(R(8))), // ParamKind
-    f("matchConstraints", Struct(R(3))), // MatchResources
+    f("paramKind", Struct(R(8))).ptr(), // ParamKind
+    f("matchConstraints", Struct(R(3))).ptr(), // MatchResources
     f("validations", List(&Struct(R(24)))).list(L::Atomic, &[]), // Validation
-    f("failurePolicy", Scalar(S::String)),
+    f("failurePolicy", Scalar(S::String)).ptr(),
     f("auditAnnotations", List(&Struct(R(0)))).list(L::Atomic, &[]), // AuditAnnotation
     f("matchConditions", List(&Struct(R(2)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // MatchCondition
     f("variables", List(&Struct(R(25)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // Variable
 ]),
 t(0, "ValidatingAdmissionPolicyStatus", false, &[
     f("observedGeneration", Scalar(S::Integer)),
-    f("typeChecking", Struct(R(13))), // TypeChecking
+    f("typeChecking", Struct(R(13))).ptr(), // TypeChecking
     f("conditions", List(&Struct(R(573)))).list(L::Map, &["type"]), // Condition
 ]),
 t(0, "ValidatingWebhook", false, &[
-    f("name", Scalar(S::String)),
-    f("clientConfig", Struct(R(26))), // WebhookClientConfig
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("clientConfig", Struct(R(26))).no_omitempty(), // WebhookClientConfig
     f("rules", List(&Struct(R(11)))).list(L::Atomic, &[]), // RuleWithOperations
-    f("failurePolicy", Scalar(S::String)),
-    f("matchPolicy", Scalar(S::String)),
-    f("namespaceSelector", Struct(R(584))), // LabelSelector
-    f("objectSelector", Struct(R(584))), // LabelSelector
-    f("sideEffects", Scalar(S::String)),
-    f("timeoutSeconds", Scalar(S::Integer)),
-    f("admissionReviewVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("failurePolicy", Scalar(S::String)).ptr(),
+    f("matchPolicy", Scalar(S::String)).ptr(),
+    f("namespaceSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("objectSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("sideEffects", Scalar(S::String)).ptr().no_omitempty(),
+    f("timeoutSeconds", Scalar(S::Integer)).ptr(),
+    f("admissionReviewVersions", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("matchConditions", List(&Struct(R(2)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // MatchCondition
 ]),
 t(0, "ValidatingWebhookConfiguration", false, &[
@@ -192,21 +192,21 @@ t(0, "ValidatingWebhookConfigurationList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(22)))), // ValidatingWebhookConfiguration
+    f("items", List(&Struct(R(22)))).no_omitempty(), // ValidatingWebhookConfiguration
 ]),
 t(0, "Validation", false, &[
-    f("expression", Scalar(S::String)),
+    f("expression", Scalar(S::String)).no_omitempty(),
     f("message", Scalar(S::String)),
-    f("reason", Scalar(S::String)),
+    f("reason", Scalar(S::String)).ptr(),
     f("messageExpression", Scalar(S::String)),
 ]),
 t(0, "Variable", true, &[
-    f("name", Scalar(S::String)),
-    f("expression", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("expression", Scalar(S::String)).no_omitempty(),
 ]),
 t(0, "WebhookClientConfig", false, &[
-    f("url", Scalar(S::String)),
-    f("service", Struct(R(12))), // ServiceReference
+    f("url", Scalar(S::String)).ptr(),
+    f("service", Struct(R(12))).ptr(), // ServiceReference
     f("caBundle", Scalar(S::Bytes)),
 ]),
 t(1, "ControllerRevision", false, &[
@@ -214,13 +214,13 @@ t(1, "ControllerRevision", false, &[
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
     f("data", Any),
-    f("revision", Scalar(S::Integer)),
+    f("revision", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(1, "ControllerRevisionList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(27)))), // ControllerRevision
+    f("items", List(&Struct(R(27)))).no_omitempty(), // ControllerRevision
 ]),
 t(1, "DaemonSet", false, &[
     f("kind", Scalar(S::String)),
@@ -230,8 +230,8 @@ t(1, "DaemonSet", false, &[
     f("status", Struct(R(33))), // DaemonSetStatus
 ]),
 t(1, "DaemonSetCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -240,30 +240,30 @@ t(1, "DaemonSetList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(29)))), // DaemonSet
+    f("items", List(&Struct(R(29)))).no_omitempty(), // DaemonSet
 ]),
 t(1, "DaemonSetSpec", false, &[
-    f("selector", Struct(R(584))), // LabelSelector
-    f("template", Struct(R(313))), // PodTemplateSpec
+    f("selector", Struct(R(584))).ptr().no_omitempty(), // LabelSelector
+    f("template", Struct(R(313))).no_omitempty(), // PodTemplateSpec
     f("updateStrategy", Struct(R(34))), // DaemonSetUpdateStrategy
     f("minReadySeconds", Scalar(S::Integer)),
-    f("revisionHistoryLimit", Scalar(S::Integer)),
+    f("revisionHistoryLimit", Scalar(S::Integer)).ptr(),
 ]),
 t(1, "DaemonSetStatus", false, &[
-    f("currentNumberScheduled", Scalar(S::Integer)),
-    f("numberMisscheduled", Scalar(S::Integer)),
-    f("desiredNumberScheduled", Scalar(S::Integer)),
-    f("numberReady", Scalar(S::Integer)),
+    f("currentNumberScheduled", Scalar(S::Integer)).no_omitempty(),
+    f("numberMisscheduled", Scalar(S::Integer)).no_omitempty(),
+    f("desiredNumberScheduled", Scalar(S::Integer)).no_omitempty(),
+    f("numberReady", Scalar(S::Integer)).no_omitempty(),
     f("observedGeneration", Scalar(S::Integer)),
     f("updatedNumberScheduled", Scalar(S::Integer)),
     f("numberAvailable", Scalar(S::Integer)),
     f("numberUnavailable", Scalar(S::Integer)),
-    f("collisionCount", Scalar(S::Integer)),
+    f("collisionCount", Scalar(S::Integer)).ptr(),
     f("conditions", List(&Struct(R(30)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // DaemonSetCondition
 ]),
 t(1, "DaemonSetUpdateStrategy", false, &[
     f("type", Scalar(S::String)),
-    f("rollingUpdate", Struct(R(46))), // RollingUpdateDaemonSet
+    f("rollingUpdate", Struct(R(46))).ptr(), // RollingUpdateDaemonSet
 ]),
 t(1, "Deployment", false, &[
     f("kind", Scalar(S::String)),
@@ -273,8 +273,8 @@ t(1, "Deployment", false, &[
     f("status", Struct(R(39))), // DeploymentStatus
 ]),
 t(1, "DeploymentCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastUpdateTime", Scalar(S::Time)),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
@@ -284,17 +284,17 @@ t(1, "DeploymentList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(35)))), // Deployment
+    f("items", List(&Struct(R(35)))).no_omitempty(), // Deployment
 ]),
 t(1, "DeploymentSpec", false, &[
-    f("replicas", Scalar(S::Integer)),
-    f("selector", Struct(R(584))), // LabelSelector
-    f("template", Struct(R(313))), // PodTemplateSpec
+    f("replicas", Scalar(S::Integer)).ptr(),
+    f("selector", Struct(R(584))).ptr().no_omitempty(), // LabelSelector
+    f("template", Struct(R(313))).no_omitempty(), // PodTemplateSpec
     f("strategy", Struct(R(40))).patch(Some("retainKeys"), None), // DeploymentStrategy
     f("minReadySeconds", Scalar(S::Integer)),
-    f("revisionHistoryLimit", Scalar(S::Integer)),
+    f("revisionHistoryLimit", Scalar(S::Integer)).ptr(),
     f("paused", Scalar(S::Boolean)),
-    f("progressDeadlineSeconds", Scalar(S::Integer)),
+    f("progressDeadlineSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(1, "DeploymentStatus", false, &[
     f("observedGeneration", Scalar(S::Integer)),
@@ -303,13 +303,13 @@ t(1, "DeploymentStatus", false, &[
     f("readyReplicas", Scalar(S::Integer)),
     f("availableReplicas", Scalar(S::Integer)),
     f("unavailableReplicas", Scalar(S::Integer)),
-    f("terminatingReplicas", Scalar(S::Integer)),
+    f("terminatingReplicas", Scalar(S::Integer)).ptr(),
     f("conditions", List(&Struct(R(36)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // DeploymentCondition
-    f("collisionCount", Scalar(S::Integer)),
+    f("collisionCount", Scalar(S::Integer)).ptr(),
 ]),
 t(1, "DeploymentStrategy", false, &[
     f("type", Scalar(S::String)),
-    f("rollingUpdate", Struct(R(47))), // RollingUpdateDeployment
+    f("rollingUpdate", Struct(R(47))).ptr(), // RollingUpdateDeployment
 ]),
 t(1, "ReplicaSet", false, &[
     f("kind", Scalar(S::String)),
@@ -319,8 +319,8 @@ t(1, "ReplicaSet", false, &[
     f("status", Struct(R(45))), // ReplicaSetStatus
 ]),
 t(1, "ReplicaSetCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -329,34 +329,34 @@ t(1, "ReplicaSetList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(41)))), // ReplicaSet
+    f("items", List(&Struct(R(41)))).no_omitempty(), // ReplicaSet
 ]),
 t(1, "ReplicaSetSpec", false, &[
-    f("replicas", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).ptr(),
     f("minReadySeconds", Scalar(S::Integer)),
-    f("selector", Struct(R(584))), // LabelSelector
+    f("selector", Struct(R(584))).ptr().no_omitempty(), // LabelSelector
     f("template", Struct(R(313))), // PodTemplateSpec
 ]),
 t(1, "ReplicaSetStatus", false, &[
-    f("replicas", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).no_omitempty(),
     f("fullyLabeledReplicas", Scalar(S::Integer)),
     f("readyReplicas", Scalar(S::Integer)),
     f("availableReplicas", Scalar(S::Integer)),
-    f("terminatingReplicas", Scalar(S::Integer)),
+    f("terminatingReplicas", Scalar(S::Integer)).ptr(),
     f("observedGeneration", Scalar(S::Integer)),
     f("conditions", List(&Struct(R(42)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // ReplicaSetCondition
 ]),
 t(1, "RollingUpdateDaemonSet", false, &[
-    f("maxUnavailable", Scalar(S::IntOrString)),
-    f("maxSurge", Scalar(S::IntOrString)),
+    f("maxUnavailable", Scalar(S::IntOrString)).ptr(),
+    f("maxSurge", Scalar(S::IntOrString)).ptr(),
 ]),
 t(1, "RollingUpdateDeployment", false, &[
-    f("maxUnavailable", Scalar(S::IntOrString)),
-    f("maxSurge", Scalar(S::IntOrString)),
+    f("maxUnavailable", Scalar(S::IntOrString)).ptr(),
+    f("maxSurge", Scalar(S::IntOrString)).ptr(),
 ]),
 t(1, "RollingUpdateStatefulSetStrategy", false, &[
-    f("partition", Scalar(S::Integer)),
-    f("maxUnavailable", Scalar(S::IntOrString)),
+    f("partition", Scalar(S::Integer)).ptr(),
+    f("maxUnavailable", Scalar(S::IntOrString)).ptr(),
 ]),
 t(1, "StatefulSet", false, &[
     f("kind", Scalar(S::String)),
@@ -366,8 +366,8 @@ t(1, "StatefulSet", false, &[
     f("status", Struct(R(55))), // StatefulSetStatus
 ]),
 t(1, "StatefulSetCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -376,43 +376,43 @@ t(1, "StatefulSetList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(49)))), // StatefulSet
+    f("items", List(&Struct(R(49)))).no_omitempty(), // StatefulSet
 ]),
 t(1, "StatefulSetOrdinals", false, &[
-    f("start", Scalar(S::Integer)),
+    f("start", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(1, "StatefulSetPersistentVolumeClaimRetentionPolicy", false, &[
     f("whenDeleted", Scalar(S::String)),
     f("whenScaled", Scalar(S::String)),
 ]),
 t(1, "StatefulSetSpec", false, &[
-    f("replicas", Scalar(S::Integer)),
-    f("selector", Struct(R(584))), // LabelSelector
-    f("template", Struct(R(313))), // PodTemplateSpec
+    f("replicas", Scalar(S::Integer)).ptr(),
+    f("selector", Struct(R(584))).ptr().no_omitempty(), // LabelSelector
+    f("template", Struct(R(313))).no_omitempty(), // PodTemplateSpec
     f("volumeClaimTemplates", List(&Struct(R(273)))).list(L::Atomic, &[]), // PersistentVolumeClaim
-    f("serviceName", Scalar(S::String)),
+    f("serviceName", Scalar(S::String)).no_omitempty(),
     f("podManagementPolicy", Scalar(S::String)),
     f("updateStrategy", Struct(R(56))), // StatefulSetUpdateStrategy
-    f("revisionHistoryLimit", Scalar(S::Integer)),
+    f("revisionHistoryLimit", Scalar(S::Integer)).ptr(),
     f("minReadySeconds", Scalar(S::Integer)),
-    f("persistentVolumeClaimRetentionPolicy", Struct(R(53))), // StatefulSetPersistentVolumeClaimRetentionPolicy
-    f("ordinals", Struct(R(52))), // StatefulSetOrdinals
+    f("persistentVolumeClaimRetentionPolicy", Struct(R(53))).ptr(), // StatefulSetPersistentVolumeClaimRetentionPolicy
+    f("ordinals", Struct(R(52))).ptr(), // StatefulSetOrdinals
 ]),
 t(1, "StatefulSetStatus", false, &[
     f("observedGeneration", Scalar(S::Integer)),
-    f("replicas", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).no_omitempty(),
     f("readyReplicas", Scalar(S::Integer)),
     f("currentReplicas", Scalar(S::Integer)),
     f("updatedReplicas", Scalar(S::Integer)),
     f("currentRevision", Scalar(S::String)),
     f("updateRevision", Scalar(S::String)),
-    f("collisionCount", Scalar(S::Integer)),
+    f("collisionCount", Scalar(S::Integer)).ptr(),
     f("conditions", List(&Struct(R(50)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // StatefulSetCondition
-    f("availableReplicas", Scalar(S::Integer)),
+    f("availableReplicas", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(1, "StatefulSetUpdateStrategy", false, &[
     f("type", Scalar(S::String)),
-    f("rollingUpdate", Struct(R(48))), // RollingUpdateStatefulSetStrategy
+    f("rollingUpdate", Struct(R(48))).ptr(), // RollingUpdateStatefulSetStrategy
 ]),
 t(2, "BoundObjectReference", false, &[
     f("kind", Scalar(S::String)),
@@ -433,23 +433,23 @@ t(2, "TokenRequest", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(61))), // TokenRequestSpec
+    f("spec", Struct(R(61))).no_omitempty(), // TokenRequestSpec
     f("status", Struct(R(62))), // TokenRequestStatus
 ]),
 t(2, "TokenRequestSpec", false, &[
-    f("audiences", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("expirationSeconds", Scalar(S::Integer)),
-    f("boundObjectRef", Struct(R(57))), // BoundObjectReference
+    f("audiences", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
+    f("expirationSeconds", Scalar(S::Integer)).ptr().no_omitempty(),
+    f("boundObjectRef", Struct(R(57))).ptr().no_omitempty(), // BoundObjectReference
 ]),
 t(2, "TokenRequestStatus", false, &[
-    f("token", Scalar(S::String)),
-    f("expirationTimestamp", Scalar(S::Time)),
+    f("token", Scalar(S::String)).no_omitempty(),
+    f("expirationTimestamp", Scalar(S::Time)).no_omitempty(),
 ]),
 t(2, "TokenReview", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(64))), // TokenReviewSpec
+    f("spec", Struct(R(64))).no_omitempty(), // TokenReviewSpec
     f("status", Struct(R(65))), // TokenReviewStatus
 ]),
 t(2, "TokenReviewSpec", false, &[
@@ -480,7 +480,7 @@ t(3, "LocalSubjectAccessReview", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(79))), // SubjectAccessReviewSpec
+    f("spec", Struct(R(79))).no_omitempty(), // SubjectAccessReviewSpec
     f("status", Struct(R(80))), // SubjectAccessReviewStatus
 ]),
 t(3, "NonResourceAttributes", false, &[
@@ -488,7 +488,7 @@ t(3, "NonResourceAttributes", false, &[
     f("verb", Scalar(S::String)),
 ]),
 t(3, "NonResourceRule", false, &[
-    f("verbs", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("verbs", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("nonResourceURLs", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(3, "ResourceAttributes", false, &[
@@ -499,11 +499,11 @@ t(3, "ResourceAttributes", false, &[
     f("resource", Scalar(S::String)),
     f("subresource", Scalar(S::String)),
     f("name", Scalar(S::String)),
-    f("fieldSelector", Struct(R(67))), // FieldSelectorAttributes
-    f("labelSelector", Struct(R(68))), // LabelSelectorAttributes
+    f("fieldSelector", Struct(R(67))).ptr(), // FieldSelectorAttributes
+    f("labelSelector", Struct(R(68))).ptr(), // LabelSelectorAttributes
 ]),
 t(3, "ResourceRule", false, &[
-    f("verbs", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("verbs", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("apiGroups", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resources", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resourceNames", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -512,18 +512,18 @@ t(3, "SelfSubjectAccessReview", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(75))), // SelfSubjectAccessReviewSpec
+    f("spec", Struct(R(75))).no_omitempty(), // SelfSubjectAccessReviewSpec
     f("status", Struct(R(80))), // SubjectAccessReviewStatus
 ]),
 t(3, "SelfSubjectAccessReviewSpec", false, &[
-    f("resourceAttributes", Struct(R(72))), // ResourceAttributes
-    f("nonResourceAttributes", Struct(R(70))), // NonResourceAttributes
+    f("resourceAttributes", Struct(R(72))).ptr(), // ResourceAttributes
+    f("nonResourceAttributes", Struct(R(70))).ptr(), // NonResourceAttributes
 ]),
 t(3, "SelfSubjectRulesReview", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(77))), // SelfSubjectRulesReviewSpec
+    f("spec", Struct(R(77))).no_omitempty(), // SelfSubjectRulesReviewSpec
     f("status", Struct(R(81))), // SubjectRulesReviewStatus
 ]),
 t(3, "SelfSubjectRulesReviewSpec", false, &[
@@ -533,57 +533,57 @@ t(3, "SubjectAccessReview", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(79))), // SubjectAccessReviewSpec
+    f("spec", Struct(R(79))).no_omitempty(), // SubjectAccessReviewSpec
     f("status", Struct(R(80))), // SubjectAccessReviewStatus
 ]),
 t(3, "SubjectAccessReviewSpec", false, &[
-    f("resourceAttributes", Struct(R(72))), // ResourceAttributes
-    f("nonResourceAttributes", Struct(R(70))), // NonResourceAttributes
+    f("resourceAttributes", Struct(R(72))).ptr(), // ResourceAttributes
+    f("nonResourceAttributes", Struct(R(70))).ptr(), // NonResourceAttributes
     f("user", Scalar(S::String)),
     f("groups", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("extra", Map(&List(&Scalar(S::String)))),
     f("uid", Scalar(S::String)),
 ]),
 t(3, "SubjectAccessReviewStatus", false, &[
-    f("allowed", Scalar(S::Boolean)),
+    f("allowed", Scalar(S::Boolean)).no_omitempty(),
     f("denied", Scalar(S::Boolean)),
     f("reason", Scalar(S::String)),
     f("evaluationError", Scalar(S::String)),
 ]),
 t(3, "SubjectRulesReviewStatus", false, &[
-    f("resourceRules", List(&Struct(R(73)))).list(L::Atomic, &[]), // ResourceRule
-    f("nonResourceRules", List(&Struct(R(71)))).list(L::Atomic, &[]), // NonResourceRule
-    f("incomplete", Scalar(S::Boolean)),
+    f("resourceRules", List(&Struct(R(73)))).list(L::Atomic, &[]).no_omitempty(), // ResourceRule
+    f("nonResourceRules", List(&Struct(R(71)))).list(L::Atomic, &[]).no_omitempty(), // NonResourceRule
+    f("incomplete", Scalar(S::Boolean)).no_omitempty(),
     f("evaluationError", Scalar(S::String)),
 ]),
 t(4, "ContainerResourceMetricSource", false, &[
-    f("name", Scalar(S::String)),
-    f("targetAverageUtilization", Scalar(S::Integer)),
-    f("targetAverageValue", Scalar(S::Quantity)),
-    f("container", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("targetAverageUtilization", Scalar(S::Integer)).ptr(),
+    f("targetAverageValue", Scalar(S::Quantity)).ptr(),
+    f("container", Scalar(S::String)).no_omitempty(),
 ]),
 t(4, "ContainerResourceMetricStatus", false, &[
-    f("name", Scalar(S::String)),
-    f("currentAverageUtilization", Scalar(S::Integer)),
-    f("currentAverageValue", Scalar(S::Quantity)),
-    f("container", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("currentAverageUtilization", Scalar(S::Integer)).ptr(),
+    f("currentAverageValue", Scalar(S::Quantity)).no_omitempty(),
+    f("container", Scalar(S::String)).no_omitempty(),
 ]),
 t(4, "CrossVersionObjectReference", true, &[
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("apiVersion", Scalar(S::String)),
 ]),
 t(4, "ExternalMetricSource", false, &[
-    f("metricName", Scalar(S::String)),
-    f("metricSelector", Struct(R(584))), // LabelSelector
-    f("targetValue", Scalar(S::Quantity)),
-    f("targetAverageValue", Scalar(S::Quantity)),
+    f("metricName", Scalar(S::String)).no_omitempty(),
+    f("metricSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("targetValue", Scalar(S::Quantity)).ptr(),
+    f("targetAverageValue", Scalar(S::Quantity)).ptr(),
 ]),
 t(4, "ExternalMetricStatus", false, &[
-    f("metricName", Scalar(S::String)),
-    f("metricSelector", Struct(R(584))), // LabelSelector
-    f("currentValue", Scalar(S::Quantity)),
-    f("currentAverageValue", Scalar(S::Quantity)),
+    f("metricName", Scalar(S::String)).no_omitempty(),
+    f("metricSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("currentValue", Scalar(S::Quantity)).no_omitempty(),
+    f("currentAverageValue", Scalar(S::Quantity)).ptr(),
 ]),
 t(4, "HorizontalPodAutoscaler", false, &[
     f("kind", Scalar(S::String)),
@@ -593,8 +593,8 @@ t(4, "HorizontalPodAutoscaler", false, &[
     f("status", Struct(R(91))), // HorizontalPodAutoscalerStatus
 ]),
 t(4, "HorizontalPodAutoscalerCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -603,70 +603,70 @@ t(4, "HorizontalPodAutoscalerList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(87)))), // HorizontalPodAutoscaler
+    f("items", List(&Struct(R(87)))).no_omitempty(), // HorizontalPodAutoscaler
 ]),
 t(4, "HorizontalPodAutoscalerSpec", false, &[
-    f("scaleTargetRef", Struct(R(84))), // CrossVersionObjectReference
-    f("minReplicas", Scalar(S::Integer)),
-    f("maxReplicas", Scalar(S::Integer)),
-    f("targetCPUUtilizationPercentage", Scalar(S::Integer)),
+    f("scaleTargetRef", Struct(R(84))).no_omitempty(), // CrossVersionObjectReference
+    f("minReplicas", Scalar(S::Integer)).ptr(),
+    f("maxReplicas", Scalar(S::Integer)).no_omitempty(),
+    f("targetCPUUtilizationPercentage", Scalar(S::Integer)).ptr(),
 ]),
 t(4, "HorizontalPodAutoscalerStatus", false, &[
-    f("observedGeneration", Scalar(S::Integer)),
-    f("lastScaleTime", Scalar(S::Time)),
-    f("currentReplicas", Scalar(S::Integer)),
-    f("desiredReplicas", Scalar(S::Integer)),
-    f("currentCPUUtilizationPercentage", Scalar(S::Integer)),
+    f("observedGeneration", Scalar(S::Integer)).ptr(),
+    f("lastScaleTime", Scalar(S::Time)).ptr(),
+    f("currentReplicas", Scalar(S::Integer)).no_omitempty(),
+    f("desiredReplicas", Scalar(S::Integer)).no_omitempty(),
+    f("currentCPUUtilizationPercentage", Scalar(S::Integer)).ptr(),
 ]),
 t(4, "MetricSpec", false, &[
-    f("type", Scalar(S::String)),
-    f("object", Struct(R(94))), // ObjectMetricSource
-    f("pods", Struct(R(96))), // PodsMetricSource
-    f("resource", Struct(R(98))), // ResourceMetricSource
-    f("containerResource", Struct(R(82))), // ContainerResourceMetricSource
-    f("external", Struct(R(85))), // ExternalMetricSource
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("object", Struct(R(94))).ptr(), // ObjectMetricSource
+    f("pods", Struct(R(96))).ptr(), // PodsMetricSource
+    f("resource", Struct(R(98))).ptr(), // ResourceMetricSource
+    f("containerResource", Struct(R(82))).ptr(), // ContainerResourceMetricSource
+    f("external", Struct(R(85))).ptr(), // ExternalMetricSource
 ]),
 t(4, "MetricStatus", false, &[
-    f("type", Scalar(S::String)),
-    f("object", Struct(R(95))), // ObjectMetricStatus
-    f("pods", Struct(R(97))), // PodsMetricStatus
-    f("resource", Struct(R(99))), // ResourceMetricStatus
-    f("containerResource", Struct(R(83))), // ContainerResourceMetricStatus
-    f("external", Struct(R(86))), // ExternalMetricStatus
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("object", Struct(R(95))).ptr(), // ObjectMetricStatus
+    f("pods", Struct(R(97))).ptr(), // PodsMetricStatus
+    f("resource", Struct(R(99))).ptr(), // ResourceMetricStatus
+    f("containerResource", Struct(R(83))).ptr(), // ContainerResourceMetricStatus
+    f("external", Struct(R(86))).ptr(), // ExternalMetricStatus
 ]),
 t(4, "ObjectMetricSource", false, &[
-    f("target", Struct(R(84))), // CrossVersionObjectReference
-    f("metricName", Scalar(S::String)),
-    f("targetValue", Scalar(S::Quantity)),
-    f("selector", Struct(R(584))), // LabelSelector
-    f("averageValue", Scalar(S::Quantity)),
+    f("target", Struct(R(84))).no_omitempty(), // CrossVersionObjectReference
+    f("metricName", Scalar(S::String)).no_omitempty(),
+    f("targetValue", Scalar(S::Quantity)).no_omitempty(),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
+    f("averageValue", Scalar(S::Quantity)).ptr(),
 ]),
 t(4, "ObjectMetricStatus", false, &[
-    f("target", Struct(R(84))), // CrossVersionObjectReference
-    f("metricName", Scalar(S::String)),
-    f("currentValue", Scalar(S::Quantity)),
-    f("selector", Struct(R(584))), // LabelSelector
-    f("averageValue", Scalar(S::Quantity)),
+    f("target", Struct(R(84))).no_omitempty(), // CrossVersionObjectReference
+    f("metricName", Scalar(S::String)).no_omitempty(),
+    f("currentValue", Scalar(S::Quantity)).no_omitempty(),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
+    f("averageValue", Scalar(S::Quantity)).ptr(),
 ]),
 t(4, "PodsMetricSource", false, &[
-    f("metricName", Scalar(S::String)),
-    f("targetAverageValue", Scalar(S::Quantity)),
-    f("selector", Struct(R(584))), // LabelSelector
+    f("metricName", Scalar(S::String)).no_omitempty(),
+    f("targetAverageValue", Scalar(S::Quantity)).no_omitempty(),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
 ]),
 t(4, "PodsMetricStatus", false, &[
-    f("metricName", Scalar(S::String)),
-    f("currentAverageValue", Scalar(S::Quantity)),
-    f("selector", Struct(R(584))), // LabelSelector
+    f("metricName", Scalar(S::String)).no_omitempty(),
+    f("currentAverageValue", Scalar(S::Quantity)).no_omitempty(),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
 ]),
 t(4, "ResourceMetricSource", false, &[
-    f("name", Scalar(S::String)),
-    f("targetAverageUtilization", Scalar(S::Integer)),
-    f("targetAverageValue", Scalar(S::Quantity)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("targetAverageUtilization", Scalar(S::Integer)).ptr(),
+    f("targetAverageValue", Scalar(S::Quantity)).ptr(),
 ]),
 t(4, "ResourceMetricStatus", false, &[
-    f("name", Scalar(S::String)),
-    f("currentAverageUtilization", Scalar(S::Integer)),
-    f("currentAverageValue", Scalar(S::Quantity)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("currentAverageUtilization", Scalar(S::Integer)).ptr(),
+    f("currentAverageValue", Scalar(S::Quantity)).no_omitempty(),
 ]),
 t(4, "Scale", false, &[
     f("kind", Scalar(S::String)),
@@ -676,45 +676,45 @@ t(4, "Scale", false, &[
     f("status", Struct(R(102))), // ScaleStatus
 ]),
 t(4, "ScaleSpec", false, &[
-    f("replicas", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).default("0"),
 ]),
 t(4, "ScaleStatus", false, &[
-    f("replicas", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).no_omitempty(),
     f("selector", Scalar(S::String)),
 ]),
 t(5, "ContainerResourceMetricSource", false, &[
-    f("name", Scalar(S::String)),
-    f("target", Struct(R(119))), // MetricTarget
-    f("container", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("target", Struct(R(119))).no_omitempty(), // MetricTarget
+    f("container", Scalar(S::String)).no_omitempty(),
 ]),
 t(5, "ContainerResourceMetricStatus", false, &[
-    f("name", Scalar(S::String)),
-    f("current", Struct(R(120))), // MetricValueStatus
-    f("container", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("current", Struct(R(120))).no_omitempty(), // MetricValueStatus
+    f("container", Scalar(S::String)).no_omitempty(),
 ]),
 t(5, "CrossVersionObjectReference", false, &[
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("apiVersion", Scalar(S::String)),
 ]),
 t(5, "ExternalMetricSource", false, &[
-    f("metric", Struct(R(116))), // MetricIdentifier
-    f("target", Struct(R(119))), // MetricTarget
+    f("metric", Struct(R(116))).no_omitempty(), // MetricIdentifier
+    f("target", Struct(R(119))).no_omitempty(), // MetricTarget
 ]),
 t(5, "ExternalMetricStatus", false, &[
-    f("metric", Struct(R(116))), // MetricIdentifier
-    f("current", Struct(R(120))), // MetricValueStatus
+    f("metric", Struct(R(116))).no_omitempty(), // MetricIdentifier
+    f("current", Struct(R(120))).no_omitempty(), // MetricValueStatus
 ]),
 t(5, "HPAScalingPolicy", false, &[
-    f("type", Scalar(S::String)),
-    f("value", Scalar(S::Integer)),
-    f("periodSeconds", Scalar(S::Integer)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("value", Scalar(S::Integer)).no_omitempty(),
+    f("periodSeconds", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(5, "HPAScalingRules", false, &[
-    f("stabilizationWindowSeconds", Scalar(S::Integer)),
-    f("selectPolicy", Scalar(S::String)),
+    f("stabilizationWindowSeconds", Scalar(S::Integer)).ptr(),
+    f("selectPolicy", Scalar(S::String)).ptr(),
     f("policies", List(&Struct(R(108)))).list(L::Atomic, &[]), // HPAScalingPolicy
-    f("tolerance", Scalar(S::Quantity)),
+    f("tolerance", Scalar(S::Quantity)).ptr(),
 ]),
 t(5, "HorizontalPodAutoscaler", false, &[
     f("kind", Scalar(S::String)),
@@ -724,12 +724,12 @@ t(5, "HorizontalPodAutoscaler", false, &[
     f("status", Struct(R(115))), // HorizontalPodAutoscalerStatus
 ]),
 t(5, "HorizontalPodAutoscalerBehavior", false, &[
-    f("scaleUp", Struct(R(109))), // HPAScalingRules
-    f("scaleDown", Struct(R(109))), // HPAScalingRules
+    f("scaleUp", Struct(R(109))).ptr(), // HPAScalingRules
+    f("scaleDown", Struct(R(109))).ptr(), // HPAScalingRules
 ]),
 t(5, "HorizontalPodAutoscalerCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -738,79 +738,79 @@ t(5, "HorizontalPodAutoscalerList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(110)))), // HorizontalPodAutoscaler
+    f("items", List(&Struct(R(110)))).no_omitempty(), // HorizontalPodAutoscaler
 ]),
 t(5, "HorizontalPodAutoscalerSpec", false, &[
-    f("scaleTargetRef", Struct(R(105))), // CrossVersionObjectReference
-    f("minReplicas", Scalar(S::Integer)),
-    f("maxReplicas", Scalar(S::Integer)),
+    f("scaleTargetRef", Struct(R(105))).no_omitempty(), // CrossVersionObjectReference
+    f("minReplicas", Scalar(S::Integer)).ptr(),
+    f("maxReplicas", Scalar(S::Integer)).no_omitempty(),
     f("metrics", List(&Struct(R(117)))).list(L::Atomic, &[]), // MetricSpec
-    f("behavior", Struct(R(111))), // HorizontalPodAutoscalerBehavior
+    f("behavior", Struct(R(111))).ptr(), // HorizontalPodAutoscalerBehavior
 ]),
 t(5, "HorizontalPodAutoscalerStatus", false, &[
-    f("observedGeneration", Scalar(S::Integer)),
-    f("lastScaleTime", Scalar(S::Time)),
+    f("observedGeneration", Scalar(S::Integer)).ptr(),
+    f("lastScaleTime", Scalar(S::Time)).ptr(),
     f("currentReplicas", Scalar(S::Integer)),
-    f("desiredReplicas", Scalar(S::Integer)),
-    f("currentMetrics", List(&Struct(R(118)))).list(L::Atomic, &[]), // MetricStatus
+    f("desiredReplicas", Scalar(S::Integer)).no_omitempty(),
+    f("currentMetrics", List(&Struct(R(118)))).list(L::Atomic, &[]).no_omitempty(), // MetricStatus
     f("conditions", List(&Struct(R(112)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // HorizontalPodAutoscalerCondition
 ]),
 t(5, "MetricIdentifier", false, &[
-    f("name", Scalar(S::String)),
-    f("selector", Struct(R(584))), // LabelSelector
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
 ]),
 t(5, "MetricSpec", false, &[
-    f("type", Scalar(S::String)),
-    f("object", Struct(R(121))), // ObjectMetricSource
-    f("pods", Struct(R(123))), // PodsMetricSource
-    f("resource", Struct(R(125))), // ResourceMetricSource
-    f("containerResource", Struct(R(103))), // ContainerResourceMetricSource
-    f("external", Struct(R(106))), // ExternalMetricSource
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("object", Struct(R(121))).ptr(), // ObjectMetricSource
+    f("pods", Struct(R(123))).ptr(), // PodsMetricSource
+    f("resource", Struct(R(125))).ptr(), // ResourceMetricSource
+    f("containerResource", Struct(R(103))).ptr(), // ContainerResourceMetricSource
+    f("external", Struct(R(106))).ptr(), // ExternalMetricSource
 ]),
 t(5, "MetricStatus", false, &[
-    f("type", Scalar(S::String)),
-    f("object", Struct(R(122))), // ObjectMetricStatus
-    f("pods", Struct(R(124))), // PodsMetricStatus
-    f("resource", Struct(R(126))), // ResourceMetricStatus
-    f("containerResource", Struct(R(104))), // ContainerResourceMetricStatus
-    f("external", Struct(R(107))), // ExternalMetricStatus
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("object", Struct(R(122))).ptr(), // ObjectMetricStatus
+    f("pods", Struct(R(124))).ptr(), // PodsMetricStatus
+    f("resource", Struct(R(126))).ptr(), // ResourceMetricStatus
+    f("containerResource", Struct(R(104))).ptr(), // ContainerResourceMetricStatus
+    f("external", Struct(R(107))).ptr(), // ExternalMetricStatus
 ]),
 t(5, "MetricTarget", false, &[
-    f("type", Scalar(S::String)),
-    f("value", Scalar(S::Quantity)),
-    f("averageValue", Scalar(S::Quantity)),
-    f("averageUtilization", Scalar(S::Integer)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("value", Scalar(S::Quantity)).ptr(),
+    f("averageValue", Scalar(S::Quantity)).ptr(),
+    f("averageUtilization", Scalar(S::Integer)).ptr(),
 ]),
 t(5, "MetricValueStatus", false, &[
-    f("value", Scalar(S::Quantity)),
-    f("averageValue", Scalar(S::Quantity)),
-    f("averageUtilization", Scalar(S::Integer)),
+    f("value", Scalar(S::Quantity)).ptr(),
+    f("averageValue", Scalar(S::Quantity)).ptr(),
+    f("averageUtilization", Scalar(S::Integer)).ptr(),
 ]),
 t(5, "ObjectMetricSource", false, &[
-    f("describedObject", Struct(R(105))), // CrossVersionObjectReference
-    f("target", Struct(R(119))), // MetricTarget
-    f("metric", Struct(R(116))), // MetricIdentifier
+    f("describedObject", Struct(R(105))).no_omitempty(), // CrossVersionObjectReference
+    f("target", Struct(R(119))).no_omitempty(), // MetricTarget
+    f("metric", Struct(R(116))).no_omitempty(), // MetricIdentifier
 ]),
 t(5, "ObjectMetricStatus", false, &[
-    f("metric", Struct(R(116))), // MetricIdentifier
-    f("current", Struct(R(120))), // MetricValueStatus
-    f("describedObject", Struct(R(105))), // CrossVersionObjectReference
+    f("metric", Struct(R(116))).no_omitempty(), // MetricIdentifier
+    f("current", Struct(R(120))).no_omitempty(), // MetricValueStatus
+    f("describedObject", Struct(R(105))).no_omitempty(), // CrossVersionObjectReference
 ]),
 t(5, "PodsMetricSource", false, &[
-    f("metric", Struct(R(116))), // MetricIdentifier
-    f("target", Struct(R(119))), // MetricTarget
+    f("metric", Struct(R(116))).no_omitempty(), // MetricIdentifier
+    f("target", Struct(R(119))).no_omitempty(), // MetricTarget
 ]),
 t(5, "PodsMetricStatus", false, &[
-    f("metric", Struct(R(116))), // MetricIdentifier
-    f("current", Struct(R(120))), // MetricValueStatus
+    f("metric", Struct(R(116))).no_omitempty(), // MetricIdentifier
+    f("current", Struct(R(120))).no_omitempty(), // MetricValueStatus
 ]),
 t(5, "ResourceMetricSource", false, &[
-    f("name", Scalar(S::String)),
-    f("target", Struct(R(119))), // MetricTarget
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("target", Struct(R(119))).no_omitempty(), // MetricTarget
 ]),
 t(5, "ResourceMetricStatus", false, &[
-    f("name", Scalar(S::String)),
-    f("current", Struct(R(120))), // MetricValueStatus
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("current", Struct(R(120))).no_omitempty(), // MetricValueStatus
 ]),
 t(6, "CronJob", false, &[
     f("kind", Scalar(S::String)),
@@ -823,22 +823,22 @@ t(6, "CronJobList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(127)))), // CronJob
+    f("items", List(&Struct(R(127)))).no_omitempty(), // CronJob
 ]),
 t(6, "CronJobSpec", false, &[
-    f("schedule", Scalar(S::String)),
-    f("timeZone", Scalar(S::String)),
-    f("startingDeadlineSeconds", Scalar(S::Integer)),
+    f("schedule", Scalar(S::String)).no_omitempty(),
+    f("timeZone", Scalar(S::String)).ptr(),
+    f("startingDeadlineSeconds", Scalar(S::Integer)).ptr(),
     f("concurrencyPolicy", Scalar(S::String)),
-    f("suspend", Scalar(S::Boolean)),
-    f("jobTemplate", Struct(R(136))), // JobTemplateSpec
-    f("successfulJobsHistoryLimit", Scalar(S::Integer)),
-    f("failedJobsHistoryLimit", Scalar(S::Integer)),
+    f("suspend", Scalar(S::Boolean)).ptr(),
+    f("jobTemplate", Struct(R(136))).no_omitempty(), // JobTemplateSpec
+    f("successfulJobsHistoryLimit", Scalar(S::Integer)).ptr(),
+    f("failedJobsHistoryLimit", Scalar(S::Integer)).ptr(),
 ]),
 t(6, "CronJobStatus", false, &[
     f("active", List(&Struct(R(271)))).list(L::Atomic, &[]), // ObjectReference
-    f("lastScheduleTime", Scalar(S::Time)),
-    f("lastSuccessfulTime", Scalar(S::Time)),
+    f("lastScheduleTime", Scalar(S::Time)).ptr(),
+    f("lastSuccessfulTime", Scalar(S::Time)).ptr(),
 ]),
 t(6, "Job", false, &[
     f("kind", Scalar(S::String)),
@@ -848,8 +848,8 @@ t(6, "Job", false, &[
     f("status", Struct(R(135))), // JobStatus
 ]),
 t(6, "JobCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastProbeTime", Scalar(S::Time)),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
@@ -859,66 +859,66 @@ t(6, "JobList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(131)))), // Job
+    f("items", List(&Struct(R(131)))).no_omitempty(), // Job
 ]),
 t(6, "JobSpec", false, &[
-    f("parallelism", Scalar(S::Integer)),
-    f("completions", Scalar(S::Integer)),
-    f("activeDeadlineSeconds", Scalar(S::Integer)),
-    f("podFailurePolicy", Struct(R(137))), // PodFailurePolicy
-    f("successPolicy", Struct(R(141))), // SuccessPolicy
-    f("backoffLimit", Scalar(S::Integer)),
-    f("backoffLimitPerIndex", Scalar(S::Integer)),
-    f("maxFailedIndexes", Scalar(S::Integer)),
-    f("selector", Struct(R(584))), // LabelSelector
-    f("manualSelector", Scalar(S::Boolean)),
-    f("template", Struct(R(313))), // PodTemplateSpec
-    f("ttlSecondsAfterFinished", Scalar(S::Integer)),
-    f("completionMode", Scalar(S::String)),
-    f("suspend", Scalar(S::Boolean)),
-    f("podReplacementPolicy", Scalar(S::String)),
-    f("managedBy", Scalar(S::String)),
+    f("parallelism", Scalar(S::Integer)).ptr(),
+    f("completions", Scalar(S::Integer)).ptr(),
+    f("activeDeadlineSeconds", Scalar(S::Integer)).ptr(),
+    f("podFailurePolicy", Struct(R(137))).ptr(), // PodFailurePolicy
+    f("successPolicy", Struct(R(141))).ptr(), // SuccessPolicy
+    f("backoffLimit", Scalar(S::Integer)).ptr(),
+    f("backoffLimitPerIndex", Scalar(S::Integer)).ptr(),
+    f("maxFailedIndexes", Scalar(S::Integer)).ptr(),
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
+    f("manualSelector", Scalar(S::Boolean)).ptr(),
+    f("template", Struct(R(313))).no_omitempty(), // PodTemplateSpec
+    f("ttlSecondsAfterFinished", Scalar(S::Integer)).ptr(),
+    f("completionMode", Scalar(S::String)).ptr(),
+    f("suspend", Scalar(S::Boolean)).ptr(),
+    f("podReplacementPolicy", Scalar(S::String)).ptr(),
+    f("managedBy", Scalar(S::String)).ptr(),
 ]),
 t(6, "JobStatus", false, &[
     f("conditions", List(&Struct(R(132)))).list(L::Atomic, &[]).patch(Some("merge"), Some("type")), // JobCondition
-    f("startTime", Scalar(S::Time)),
-    f("completionTime", Scalar(S::Time)),
+    f("startTime", Scalar(S::Time)).ptr(),
+    f("completionTime", Scalar(S::Time)).ptr(),
     f("active", Scalar(S::Integer)),
     f("succeeded", Scalar(S::Integer)),
     f("failed", Scalar(S::Integer)),
-    f("terminating", Scalar(S::Integer)),
+    f("terminating", Scalar(S::Integer)).ptr(),
     f("completedIndexes", Scalar(S::String)),
-    f("failedIndexes", Scalar(S::String)),
-    f("uncountedTerminatedPods", Struct(R(143))), // UncountedTerminatedPods
-    f("ready", Scalar(S::Integer)),
+    f("failedIndexes", Scalar(S::String)).ptr(),
+    f("uncountedTerminatedPods", Struct(R(143))).ptr(), // UncountedTerminatedPods
+    f("ready", Scalar(S::Integer)).ptr(),
 ]),
 t(6, "JobTemplateSpec", false, &[
     f("metadata", Struct(R(590))), // ObjectMeta
     f("spec", Struct(R(134))), // JobSpec
 ]),
 t(6, "PodFailurePolicy", false, &[
-    f("rules", List(&Struct(R(140)))).list(L::Atomic, &[]), // PodFailurePolicyRule
+    f("rules", List(&Struct(R(140)))).list(L::Atomic, &[]).no_omitempty(), // PodFailurePolicyRule
 ]),
 t(6, "PodFailurePolicyOnExitCodesRequirement", false, &[
-    f("containerName", Scalar(S::String)),
-    f("operator", Scalar(S::String)),
-    f("values", List(&Scalar(S::Integer))).list(L::Set, &[]),
+    f("containerName", Scalar(S::String)).ptr(),
+    f("operator", Scalar(S::String)).no_omitempty(),
+    f("values", List(&Scalar(S::Integer))).list(L::Set, &[]).no_omitempty(),
 ]),
 t(6, "PodFailurePolicyOnPodConditionsPattern", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
 ]),
 t(6, "PodFailurePolicyRule", false, &[
-    f("action", Scalar(S::String)),
-    f("onExitCodes", Struct(R(138))), // PodFailurePolicyOnExitCodesRequirement
+    f("action", Scalar(S::String)).no_omitempty(),
+    f("onExitCodes", Struct(R(138))).ptr(), // PodFailurePolicyOnExitCodesRequirement
     f("onPodConditions", List(&Struct(R(139)))).list(L::Atomic, &[]), // PodFailurePolicyOnPodConditionsPattern
 ]),
 t(6, "SuccessPolicy", false, &[
-    f("rules", List(&Struct(R(142)))).list(L::Atomic, &[]), // SuccessPolicyRule
+    f("rules", List(&Struct(R(142)))).list(L::Atomic, &[]).no_omitempty(), // SuccessPolicyRule
 ]),
 t(6, "SuccessPolicyRule", false, &[
-    f("succeededIndexes", Scalar(S::String)),
-    f("succeededCount", Scalar(S::Integer)),
+    f("succeededIndexes", Scalar(S::String)).ptr(),
+    f("succeededCount", Scalar(S::Integer)).ptr(),
 ]),
 t(6, "UncountedTerminatedPods", false, &[
     f("succeeded", List(&Scalar(S::String))).list(L::Set, &[]),
@@ -928,12 +928,12 @@ t(7, "CertificateSigningRequest", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(147))), // CertificateSigningRequestSpec
+    f("spec", Struct(R(147))).no_omitempty(), // CertificateSigningRequestSpec
     f("status", Struct(R(148))), // CertificateSigningRequestStatus
 ]),
 t(7, "CertificateSigningRequestCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
     f("lastUpdateTime", Scalar(S::Time)),
@@ -943,12 +943,12 @@ t(7, "CertificateSigningRequestList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(144)))), // CertificateSigningRequest
+    f("items", List(&Struct(R(144)))).no_omitempty(), // CertificateSigningRequest
 ]),
 t(7, "CertificateSigningRequestSpec", false, &[
-    f("request", Scalar(S::Bytes)).list(L::Atomic, &[]),
-    f("signerName", Scalar(S::String)),
-    f("expirationSeconds", Scalar(S::Integer)),
+    f("request", Scalar(S::Bytes)).list(L::Atomic, &[]).no_omitempty(),
+    f("signerName", Scalar(S::String)).no_omitempty(),
+    f("expirationSeconds", Scalar(S::Integer)).ptr(),
     f("usages", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("username", Scalar(S::String)),
     f("uid", Scalar(S::String)),
@@ -969,128 +969,128 @@ t(8, "LeaseList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(149)))), // Lease
+    f("items", List(&Struct(R(149)))).no_omitempty(), // Lease
 ]),
 t(8, "LeaseSpec", false, &[
-    f("holderIdentity", Scalar(S::String)),
-    f("leaseDurationSeconds", Scalar(S::Integer)),
-    f("acquireTime", Scalar(S::MicroTime)),
-    f("renewTime", Scalar(S::MicroTime)),
-    f("leaseTransitions", Scalar(S::Integer)),
-    f("strategy", Scalar(S::String)),
-    f("preferredHolder", Scalar(S::String)),
+    f("holderIdentity", Scalar(S::String)).ptr(),
+    f("leaseDurationSeconds", Scalar(S::Integer)).ptr(),
+    f("acquireTime", Scalar(S::MicroTime)).ptr(),
+    f("renewTime", Scalar(S::MicroTime)).ptr(),
+    f("leaseTransitions", Scalar(S::Integer)).ptr(),
+    f("strategy", Scalar(S::String)).ptr(),
+    f("preferredHolder", Scalar(S::String)).ptr(),
 ]),
 t(9, "AWSElasticBlockStoreVolumeSource", false, &[
-    f("volumeID", Scalar(S::String)),
+    f("volumeID", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
     f("partition", Scalar(S::Integer)),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "Affinity", false, &[
-    f("nodeAffinity", Struct(R(253))), // NodeAffinity
-    f("podAffinity", Struct(R(286))), // PodAffinity
-    f("podAntiAffinity", Struct(R(288))), // PodAntiAffinity
+    f("nodeAffinity", Struct(R(253))).ptr(), // NodeAffinity
+    f("podAffinity", Struct(R(286))).ptr(), // PodAffinity
+    f("podAntiAffinity", Struct(R(288))).ptr(), // PodAntiAffinity
 ]),
 t(9, "AppArmorProfile", false, &[
-    f("type", Scalar(S::String)),
-    f("localhostProfile", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("localhostProfile", Scalar(S::String)).ptr(),
 ]),
 t(9, "AttachedVolume", false, &[
-    f("name", Scalar(S::String)),
-    f("devicePath", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("devicePath", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "AvoidPods", false, &[
     f("preferAvoidPods", List(&Struct(R(317)))).list(L::Atomic, &[]), // PreferAvoidPodsEntry
 ]),
 t(9, "AzureDiskVolumeSource", false, &[
-    f("diskName", Scalar(S::String)),
-    f("diskURI", Scalar(S::String)),
-    f("cachingMode", Scalar(S::String)),
-    f("fsType", Scalar(S::String)),
-    f("readOnly", Scalar(S::Boolean)),
-    f("kind", Scalar(S::String)),
+    f("diskName", Scalar(S::String)).no_omitempty(),
+    f("diskURI", Scalar(S::String)).no_omitempty(),
+    f("cachingMode", Scalar(S::String)).ptr().default("\"ReadWrite\""),
+    f("fsType", Scalar(S::String)).ptr().default("\"ext4\""),
+    f("readOnly", Scalar(S::Boolean)).ptr().default("false"),
+    f("kind", Scalar(S::String)).ptr().default("\"Shared\""),
 ]),
 t(9, "AzureFilePersistentVolumeSource", false, &[
-    f("secretName", Scalar(S::String)),
-    f("shareName", Scalar(S::String)),
+    f("secretName", Scalar(S::String)).no_omitempty(),
+    f("shareName", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
-    f("secretNamespace", Scalar(S::String)),
+    f("secretNamespace", Scalar(S::String)).ptr().no_omitempty(),
 ]),
 t(9, "AzureFileVolumeSource", false, &[
-    f("secretName", Scalar(S::String)),
-    f("shareName", Scalar(S::String)),
+    f("secretName", Scalar(S::String)).no_omitempty(),
+    f("shareName", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "Binding", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("target", Struct(R(271))), // ObjectReference
+    f("target", Struct(R(271))).no_omitempty(), // ObjectReference
 ]),
 t(9, "CSIPersistentVolumeSource", false, &[
-    f("driver", Scalar(S::String)),
-    f("volumeHandle", Scalar(S::String)),
+    f("driver", Scalar(S::String)).no_omitempty(),
+    f("volumeHandle", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
     f("fsType", Scalar(S::String)),
     f("volumeAttributes", Map(&Scalar(S::String))),
-    f("controllerPublishSecretRef", Struct(R(351))), // SecretReference
-    f("nodeStageSecretRef", Struct(R(351))), // SecretReference
-    f("nodePublishSecretRef", Struct(R(351))), // SecretReference
-    f("controllerExpandSecretRef", Struct(R(351))), // SecretReference
-    f("nodeExpandSecretRef", Struct(R(351))), // SecretReference
+    f("controllerPublishSecretRef", Struct(R(351))).ptr(), // SecretReference
+    f("nodeStageSecretRef", Struct(R(351))).ptr(), // SecretReference
+    f("nodePublishSecretRef", Struct(R(351))).ptr(), // SecretReference
+    f("controllerExpandSecretRef", Struct(R(351))).ptr(), // SecretReference
+    f("nodeExpandSecretRef", Struct(R(351))).ptr(), // SecretReference
 ]),
 t(9, "CSIVolumeSource", false, &[
-    f("driver", Scalar(S::String)),
-    f("readOnly", Scalar(S::Boolean)),
-    f("fsType", Scalar(S::String)),
+    f("driver", Scalar(S::String)).no_omitempty(),
+    f("readOnly", Scalar(S::Boolean)).ptr(),
+    f("fsType", Scalar(S::String)).ptr(),
     f("volumeAttributes", Map(&Scalar(S::String))),
-    f("nodePublishSecretRef", Struct(R(242))), // LocalObjectReference
+    f("nodePublishSecretRef", Struct(R(242))).ptr(), // LocalObjectReference
 ]),
 t(9, "Capabilities", false, &[
     f("add", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("drop", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(9, "CephFSPersistentVolumeSource", false, &[
-    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("path", Scalar(S::String)),
     f("user", Scalar(S::String)),
     f("secretFile", Scalar(S::String)),
-    f("secretRef", Struct(R(351))), // SecretReference
+    f("secretRef", Struct(R(351))).ptr(), // SecretReference
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "CephFSVolumeSource", false, &[
-    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("path", Scalar(S::String)),
     f("user", Scalar(S::String)),
     f("secretFile", Scalar(S::String)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
+    f("secretRef", Struct(R(242))).ptr(), // LocalObjectReference
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "CinderPersistentVolumeSource", false, &[
-    f("volumeID", Scalar(S::String)),
+    f("volumeID", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
-    f("secretRef", Struct(R(351))), // SecretReference
+    f("secretRef", Struct(R(351))).ptr(), // SecretReference
 ]),
 t(9, "CinderVolumeSource", false, &[
-    f("volumeID", Scalar(S::String)),
+    f("volumeID", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
+    f("secretRef", Struct(R(242))).ptr(), // LocalObjectReference
 ]),
 t(9, "ClientIPConfig", false, &[
-    f("timeoutSeconds", Scalar(S::Integer)),
+    f("timeoutSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "ClusterTrustBundleProjection", false, &[
-    f("name", Scalar(S::String)),
-    f("signerName", Scalar(S::String)),
-    f("labelSelector", Struct(R(584))), // LabelSelector
-    f("optional", Scalar(S::Boolean)),
-    f("path", Scalar(S::String)),
+    f("name", Scalar(S::String)).ptr(),
+    f("signerName", Scalar(S::String)).ptr(),
+    f("labelSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("optional", Scalar(S::Boolean)).ptr(),
+    f("path", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "ComponentCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("message", Scalar(S::String)),
     f("error", Scalar(S::String)),
 ]),
@@ -1104,51 +1104,51 @@ t(9, "ComponentStatusList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(171)))), // ComponentStatus
+    f("items", List(&Struct(R(171)))).no_omitempty(), // ComponentStatus
 ]),
 t(9, "ConfigMap", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("immutable", Scalar(S::Boolean)),
+    f("immutable", Scalar(S::Boolean)).ptr(),
     f("data", Map(&Scalar(S::String))),
     f("binaryData", Map(&Scalar(S::Bytes))),
 ]),
 t(9, "ConfigMapEnvSource", false, &[
-    f("name", Scalar(S::String)),
-    f("optional", Scalar(S::Boolean)),
+    f("name", Scalar(S::String)).default("\"\""),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "ConfigMapKeySelector", true, &[
-    f("name", Scalar(S::String)),
-    f("key", Scalar(S::String)),
-    f("optional", Scalar(S::Boolean)),
+    f("name", Scalar(S::String)).default("\"\""),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "ConfigMapList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(173)))), // ConfigMap
+    f("items", List(&Struct(R(173)))).no_omitempty(), // ConfigMap
 ]),
 t(9, "ConfigMapNodeConfigSource", false, &[
-    f("namespace", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("namespace", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("uid", Scalar(S::String)),
     f("resourceVersion", Scalar(S::String)),
-    f("kubeletConfigKey", Scalar(S::String)),
+    f("kubeletConfigKey", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "ConfigMapProjection", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).default("\"\""),
     f("items", List(&Struct(R(232)))).list(L::Atomic, &[]), // KeyToPath
-    f("optional", Scalar(S::Boolean)),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "ConfigMapVolumeSource", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).default("\"\""),
     f("items", List(&Struct(R(232)))).list(L::Atomic, &[]), // KeyToPath
-    f("defaultMode", Scalar(S::Integer)),
-    f("optional", Scalar(S::Boolean)),
+    f("defaultMode", Scalar(S::Integer)).ptr(),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "Container", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("image", Scalar(S::String)),
     f("command", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("args", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -1158,60 +1158,60 @@ t(9, "Container", false, &[
     f("env", List(&Struct(R(204)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // EnvVar
     f("resources", Struct(R(338))), // ResourceRequirements
     f("resizePolicy", List(&Struct(R(184)))).list(L::Atomic, &[]), // ContainerResizePolicy
-    f("restartPolicy", Scalar(S::String)),
+    f("restartPolicy", Scalar(S::String)).ptr(),
     f("restartPolicyRules", List(&Struct(R(185)))).list(L::Atomic, &[]), // ContainerRestartRule
     f("volumeMounts", List(&Struct(R(379)))).list(L::Map, &["mountPath"]).patch(Some("merge"), Some("mountPath")), // VolumeMount
     f("volumeDevices", List(&Struct(R(378)))).list(L::Map, &["devicePath"]).patch(Some("merge"), Some("devicePath")), // VolumeDevice
-    f("livenessProbe", Struct(R(319))), // Probe
-    f("readinessProbe", Struct(R(319))), // Probe
-    f("startupProbe", Struct(R(319))), // Probe
-    f("lifecycle", Struct(R(233))), // Lifecycle
+    f("livenessProbe", Struct(R(319))).ptr(), // Probe
+    f("readinessProbe", Struct(R(319))).ptr(), // Probe
+    f("startupProbe", Struct(R(319))).ptr(), // Probe
+    f("lifecycle", Struct(R(233))).ptr(), // Lifecycle
     f("terminationMessagePath", Scalar(S::String)),
     f("terminationMessagePolicy", Scalar(S::String)),
     f("imagePullPolicy", Scalar(S::String)),
-    f("securityContext", Struct(R(353))), // SecurityContext
+    f("securityContext", Struct(R(353))).ptr(), // SecurityContext
     f("stdin", Scalar(S::Boolean)),
     f("stdinOnce", Scalar(S::Boolean)),
     f("tty", Scalar(S::Boolean)),
 ]),
 t(9, "ContainerExtendedResourceRequest", false, &[
-    f("containerName", Scalar(S::String)),
-    f("resourceName", Scalar(S::String)),
-    f("requestName", Scalar(S::String)),
+    f("containerName", Scalar(S::String)).no_omitempty(),
+    f("resourceName", Scalar(S::String)).no_omitempty(),
+    f("requestName", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "ContainerImage", false, &[
-    f("names", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("names", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("sizeBytes", Scalar(S::Integer)),
 ]),
 t(9, "ContainerPort", false, &[
     f("name", Scalar(S::String)),
     f("hostPort", Scalar(S::Integer)),
-    f("containerPort", Scalar(S::Integer)),
-    f("protocol", Scalar(S::String)),
+    f("containerPort", Scalar(S::Integer)).no_omitempty(),
+    f("protocol", Scalar(S::String)).default("\"TCP\""),
     f("hostIP", Scalar(S::String)),
 ]),
 t(9, "ContainerResizePolicy", false, &[
-    f("resourceName", Scalar(S::String)),
-    f("restartPolicy", Scalar(S::String)),
+    f("resourceName", Scalar(S::String)).no_omitempty(),
+    f("restartPolicy", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "ContainerRestartRule", false, &[
     f("action", Scalar(S::String)),
-    f("exitCodes", Struct(R(186))), // ContainerRestartRuleOnExitCodes
+    f("exitCodes", Struct(R(186))).ptr(), // ContainerRestartRuleOnExitCodes
 ]),
 t(9, "ContainerRestartRuleOnExitCodes", false, &[
     f("operator", Scalar(S::String)),
     f("values", List(&Scalar(S::Integer))).list(L::Set, &[]),
 ]),
 t(9, "ContainerState", false, &[
-    f("waiting", Struct(R(190))), // ContainerStateWaiting
-    f("running", Struct(R(188))), // ContainerStateRunning
-    f("terminated", Struct(R(189))), // ContainerStateTerminated
+    f("waiting", Struct(R(190))).ptr(), // ContainerStateWaiting
+    f("running", Struct(R(188))).ptr(), // ContainerStateRunning
+    f("terminated", Struct(R(189))).ptr(), // ContainerStateTerminated
 ]),
 t(9, "ContainerStateRunning", false, &[
     f("startedAt", Scalar(S::Time)),
 ]),
 t(9, "ContainerStateTerminated", false, &[
-    f("exitCode", Scalar(S::Integer)),
+    f("exitCode", Scalar(S::Integer)).no_omitempty(),
     f("signal", Scalar(S::Integer)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -1224,56 +1224,56 @@ t(9, "ContainerStateWaiting", false, &[
     f("message", Scalar(S::String)),
 ]),
 t(9, "ContainerStatus", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("state", Struct(R(187))), // ContainerState
     f("lastState", Struct(R(187))), // ContainerState
-    f("ready", Scalar(S::Boolean)),
-    f("restartCount", Scalar(S::Integer)),
-    f("image", Scalar(S::String)),
-    f("imageID", Scalar(S::String)),
+    f("ready", Scalar(S::Boolean)).no_omitempty(),
+    f("restartCount", Scalar(S::Integer)).no_omitempty(),
+    f("image", Scalar(S::String)).no_omitempty(),
+    f("imageID", Scalar(S::String)).no_omitempty(),
     f("containerID", Scalar(S::String)),
-    f("started", Scalar(S::Boolean)),
+    f("started", Scalar(S::Boolean)).ptr(),
     f("allocatedResources", Map(&Scalar(S::Quantity))),
-    f("resources", Struct(R(338))), // ResourceRequirements
+    f("resources", Struct(R(338))).ptr(), // ResourceRequirements
     f("volumeMounts", List(&Struct(R(380)))).list(L::Map, &["mountPath"]).patch(Some("merge"), Some("mountPath")), // VolumeMountStatus
-    f("user", Struct(R(192))), // ContainerUser
+    f("user", Struct(R(192))).ptr(), // ContainerUser
     f("allocatedResourcesStatus", List(&Struct(R(339)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // ResourceStatus
-    f("stopSignal", Scalar(S::String)),
+    f("stopSignal", Scalar(S::String)).ptr(),
 ]),
 t(9, "ContainerUser", false, &[
-    f("linux", Struct(R(239))), // LinuxContainerUser
+    f("linux", Struct(R(239))).ptr(), // LinuxContainerUser
 ]),
 t(9, "DaemonEndpoint", false, &[
-    f("Port", Scalar(S::Integer)),
+    f("Port", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(9, "DownwardAPIProjection", false, &[
     f("items", List(&Struct(R(195)))).list(L::Atomic, &[]), // DownwardAPIVolumeFile
 ]),
 t(9, "DownwardAPIVolumeFile", false, &[
-    f("path", Scalar(S::String)),
-    f("fieldRef", Struct(R(270))), // ObjectFieldSelector
-    f("resourceFieldRef", Struct(R(332))), // ResourceFieldSelector
-    f("mode", Scalar(S::Integer)),
+    f("path", Scalar(S::String)).no_omitempty(),
+    f("fieldRef", Struct(R(270))).ptr(), // ObjectFieldSelector
+    f("resourceFieldRef", Struct(R(332))).ptr(), // ResourceFieldSelector
+    f("mode", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "DownwardAPIVolumeSource", false, &[
     f("items", List(&Struct(R(195)))).list(L::Atomic, &[]), // DownwardAPIVolumeFile
-    f("defaultMode", Scalar(S::Integer)),
+    f("defaultMode", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "EmptyDirVolumeSource", false, &[
     f("medium", Scalar(S::String)),
-    f("sizeLimit", Scalar(S::Quantity)),
+    f("sizeLimit", Scalar(S::Quantity)).ptr(),
 ]),
 t(9, "EndpointAddress", true, &[
-    f("ip", Scalar(S::String)),
+    f("ip", Scalar(S::String)).no_omitempty(),
     f("hostname", Scalar(S::String)),
-    f("nodeName", Scalar(S::String)),
-    f("targetRef", Struct(R(271))), // ObjectReference
+    f("nodeName", Scalar(S::String)).ptr(),
+    f("targetRef", Struct(R(271))).ptr(), // ObjectReference
 ]),
 t(9, "EndpointPort", true, &[
     f("name", Scalar(S::String)),
-    f("port", Scalar(S::Integer)),
+    f("port", Scalar(S::Integer)).no_omitempty(),
     f("protocol", Scalar(S::String)),
-    f("appProtocol", Scalar(S::String)),
+    f("appProtocol", Scalar(S::String)).ptr(),
 ]),
 t(9, "EndpointSubset", false, &[
     f("addresses", List(&Struct(R(198)))).list(L::Atomic, &[]), // EndpointAddress
@@ -1290,27 +1290,27 @@ t(9, "EndpointsList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(201)))), // Endpoints
+    f("items", List(&Struct(R(201)))).no_omitempty(), // Endpoints
 ]),
 t(9, "EnvFromSource", false, &[
     f("prefix", Scalar(S::String)),
-    f("configMapRef", Struct(R(174))), // ConfigMapEnvSource
-    f("secretRef", Struct(R(347))), // SecretEnvSource
+    f("configMapRef", Struct(R(174))).ptr(), // ConfigMapEnvSource
+    f("secretRef", Struct(R(347))).ptr(), // SecretEnvSource
 ]),
 t(9, "EnvVar", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("value", Scalar(S::String)),
-    f("valueFrom", Struct(R(205))), // EnvVarSource
+    f("valueFrom", Struct(R(205))).ptr(), // EnvVarSource
 ]),
 t(9, "EnvVarSource", false, &[
-    f("fieldRef", Struct(R(270))), // ObjectFieldSelector
-    f("resourceFieldRef", Struct(R(332))), // ResourceFieldSelector
-    f("configMapKeyRef", Struct(R(175))), // ConfigMapKeySelector
-    f("secretKeyRef", Struct(R(348))), // SecretKeySelector
-    f("fileKeyRef", Struct(R(215))), // FileKeySelector
+    f("fieldRef", Struct(R(270))).ptr(), // ObjectFieldSelector
+    f("resourceFieldRef", Struct(R(332))).ptr(), // ResourceFieldSelector
+    f("configMapKeyRef", Struct(R(175))).ptr(), // ConfigMapKeySelector
+    f("secretKeyRef", Struct(R(348))).ptr(), // SecretKeySelector
+    f("fileKeyRef", Struct(R(215))).ptr(), // FileKeySelector
 ]),
 t(9, "EphemeralContainer", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("image", Scalar(S::String)),
     f("command", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("args", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -1320,25 +1320,25 @@ t(9, "EphemeralContainer", false, &[
     f("env", List(&Struct(R(204)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // EnvVar
     f("resources", Struct(R(338))), // ResourceRequirements
     f("resizePolicy", List(&Struct(R(184)))).list(L::Atomic, &[]), // ContainerResizePolicy
-    f("restartPolicy", Scalar(S::String)),
+    f("restartPolicy", Scalar(S::String)).ptr(),
     f("restartPolicyRules", List(&Struct(R(185)))).list(L::Atomic, &[]), // ContainerRestartRule
     f("volumeMounts", List(&Struct(R(379)))).list(L::Map, &["mountPath"]).patch(Some("merge"), Some("mountPath")), // VolumeMount
     f("volumeDevices", List(&Struct(R(378)))).list(L::Map, &["devicePath"]).patch(Some("merge"), Some("devicePath")), // VolumeDevice
-    f("livenessProbe", Struct(R(319))), // Probe
-    f("readinessProbe", Struct(R(319))), // Probe
-    f("startupProbe", Struct(R(319))), // Probe
-    f("lifecycle", Struct(R(233))), // Lifecycle
+    f("livenessProbe", Struct(R(319))).ptr(), // Probe
+    f("readinessProbe", Struct(R(319))).ptr(), // Probe
+    f("startupProbe", Struct(R(319))).ptr(), // Probe
+    f("lifecycle", Struct(R(233))).ptr(), // Lifecycle
     f("terminationMessagePath", Scalar(S::String)),
     f("terminationMessagePolicy", Scalar(S::String)),
     f("imagePullPolicy", Scalar(S::String)),
-    f("securityContext", Struct(R(353))), // SecurityContext
+    f("securityContext", Struct(R(353))).ptr(), // SecurityContext
     f("stdin", Scalar(S::Boolean)),
     f("stdinOnce", Scalar(S::Boolean)),
     f("tty", Scalar(S::Boolean)),
     f("targetContainerName", Scalar(S::String)),
 ]),
 t(9, "EphemeralContainerCommon", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("image", Scalar(S::String)),
     f("command", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("args", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -1348,30 +1348,30 @@ t(9, "EphemeralContainerCommon", false, &[
     f("env", List(&Struct(R(204)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // EnvVar
     f("resources", Struct(R(338))), // ResourceRequirements
     f("resizePolicy", List(&Struct(R(184)))).list(L::Atomic, &[]), // ContainerResizePolicy
-    f("restartPolicy", Scalar(S::String)),
+    f("restartPolicy", Scalar(S::String)).ptr(),
     f("restartPolicyRules", List(&Struct(R(185)))).list(L::Atomic, &[]), // ContainerRestartRule
     f("volumeMounts", List(&Struct(R(379)))).list(L::Map, &["mountPath"]).patch(Some("merge"), Some("mountPath")), // VolumeMount
     f("volumeDevices", List(&Struct(R(378)))).list(L::Map, &["devicePath"]).patch(Some("merge"), Some("devicePath")), // VolumeDevice
-    f("livenessProbe", Struct(R(319))), // Probe
-    f("readinessProbe", Struct(R(319))), // Probe
-    f("startupProbe", Struct(R(319))), // Probe
-    f("lifecycle", Struct(R(233))), // Lifecycle
+    f("livenessProbe", Struct(R(319))).ptr(), // Probe
+    f("readinessProbe", Struct(R(319))).ptr(), // Probe
+    f("startupProbe", Struct(R(319))).ptr(), // Probe
+    f("lifecycle", Struct(R(233))).ptr(), // Lifecycle
     f("terminationMessagePath", Scalar(S::String)),
     f("terminationMessagePolicy", Scalar(S::String)),
     f("imagePullPolicy", Scalar(S::String)),
-    f("securityContext", Struct(R(353))), // SecurityContext
+    f("securityContext", Struct(R(353))).ptr(), // SecurityContext
     f("stdin", Scalar(S::Boolean)),
     f("stdinOnce", Scalar(S::Boolean)),
     f("tty", Scalar(S::Boolean)),
 ]),
 t(9, "EphemeralVolumeSource", false, &[
-    f("volumeClaimTemplate", Struct(R(278))), // PersistentVolumeClaimTemplate
+    f("volumeClaimTemplate", Struct(R(278))).ptr(), // PersistentVolumeClaimTemplate
 ]),
 t(9, "Event", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("metadata", Struct(R(590))), // ObjectMeta
-    f("involvedObject", Struct(R(271))), // ObjectReference
+    f("metadata", Struct(R(590))).no_omitempty(), // ObjectMeta
+    f("involvedObject", Struct(R(271))).no_omitempty(), // ObjectReference
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
     f("source", Struct(R(212))), // EventSource
@@ -1380,17 +1380,17 @@ t(9, "Event", false, &[
     f("count", Scalar(S::Integer)),
     f("type", Scalar(S::String)),
     f("eventTime", Scalar(S::MicroTime)),
-    f("series", Struct(R(211))), // EventSeries
+    f("series", Struct(R(211))).ptr(), // EventSeries
     f("action", Scalar(S::String)),
-    f("related", Struct(R(271))), // ObjectReference
-    f("reportingComponent", Scalar(S::String)),
-    f("reportingInstance", Scalar(S::String)),
+    f("related", Struct(R(271))).ptr(), // ObjectReference
+    f("reportingComponent", Scalar(S::String)).no_omitempty(),
+    f("reportingInstance", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "EventList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(209)))), // Event
+    f("items", List(&Struct(R(209)))).no_omitempty(), // Event
 ]),
 t(9, "EventSeries", false, &[
     f("count", Scalar(S::Integer)),
@@ -1405,28 +1405,28 @@ t(9, "ExecAction", false, &[
 ]),
 t(9, "FCVolumeSource", false, &[
     f("targetWWNs", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("lun", Scalar(S::Integer)),
+    f("lun", Scalar(S::Integer)).ptr(),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
     f("wwids", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(9, "FileKeySelector", true, &[
-    f("volumeName", Scalar(S::String)),
-    f("path", Scalar(S::String)),
-    f("key", Scalar(S::String)),
-    f("optional", Scalar(S::Boolean)),
+    f("volumeName", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).no_omitempty(),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("optional", Scalar(S::Boolean)).ptr().default("false"),
 ]),
 t(9, "FlexPersistentVolumeSource", false, &[
-    f("driver", Scalar(S::String)),
+    f("driver", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
-    f("secretRef", Struct(R(351))), // SecretReference
+    f("secretRef", Struct(R(351))).ptr(), // SecretReference
     f("readOnly", Scalar(S::Boolean)),
     f("options", Map(&Scalar(S::String))),
 ]),
 t(9, "FlexVolumeSource", false, &[
-    f("driver", Scalar(S::String)),
+    f("driver", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
+    f("secretRef", Struct(R(242))).ptr(), // LocalObjectReference
     f("readOnly", Scalar(S::Boolean)),
     f("options", Map(&Scalar(S::String))),
 ]),
@@ -1435,98 +1435,98 @@ t(9, "FlockerVolumeSource", false, &[
     f("datasetUUID", Scalar(S::String)),
 ]),
 t(9, "GCEPersistentDiskVolumeSource", false, &[
-    f("pdName", Scalar(S::String)),
+    f("pdName", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
     f("partition", Scalar(S::Integer)),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "GRPCAction", false, &[
-    f("port", Scalar(S::Integer)),
-    f("service", Scalar(S::String)),
+    f("port", Scalar(S::Integer)).no_omitempty(),
+    f("service", Scalar(S::String)).ptr().no_omitempty().default("\"\""),
 ]),
 t(9, "GitRepoVolumeSource", false, &[
-    f("repository", Scalar(S::String)),
+    f("repository", Scalar(S::String)).no_omitempty(),
     f("revision", Scalar(S::String)),
     f("directory", Scalar(S::String)),
 ]),
 t(9, "GlusterfsPersistentVolumeSource", false, &[
-    f("endpoints", Scalar(S::String)),
-    f("path", Scalar(S::String)),
+    f("endpoints", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
-    f("endpointsNamespace", Scalar(S::String)),
+    f("endpointsNamespace", Scalar(S::String)).ptr(),
 ]),
 t(9, "GlusterfsVolumeSource", false, &[
-    f("endpoints", Scalar(S::String)),
-    f("path", Scalar(S::String)),
+    f("endpoints", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "HTTPGetAction", false, &[
     f("path", Scalar(S::String)),
-    f("port", Scalar(S::IntOrString)),
+    f("port", Scalar(S::IntOrString)).no_omitempty(),
     f("host", Scalar(S::String)),
     f("scheme", Scalar(S::String)),
     f("httpHeaders", List(&Struct(R(225)))).list(L::Atomic, &[]), // HTTPHeader
 ]),
 t(9, "HTTPHeader", false, &[
-    f("name", Scalar(S::String)),
-    f("value", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("value", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "HostAlias", false, &[
-    f("ip", Scalar(S::String)),
+    f("ip", Scalar(S::String)).no_omitempty(),
     f("hostnames", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(9, "HostIP", false, &[
-    f("ip", Scalar(S::String)),
+    f("ip", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "HostPathVolumeSource", false, &[
-    f("path", Scalar(S::String)),
-    f("type", Scalar(S::String)),
+    f("path", Scalar(S::String)).no_omitempty(),
+    f("type", Scalar(S::String)).ptr(),
 ]),
 t(9, "ISCSIPersistentVolumeSource", false, &[
-    f("targetPortal", Scalar(S::String)),
-    f("iqn", Scalar(S::String)),
-    f("lun", Scalar(S::Integer)),
-    f("iscsiInterface", Scalar(S::String)),
+    f("targetPortal", Scalar(S::String)).no_omitempty(),
+    f("iqn", Scalar(S::String)).no_omitempty(),
+    f("lun", Scalar(S::Integer)).no_omitempty(),
+    f("iscsiInterface", Scalar(S::String)).default("\"default\""),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
     f("portals", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("chapAuthDiscovery", Scalar(S::Boolean)),
     f("chapAuthSession", Scalar(S::Boolean)),
-    f("secretRef", Struct(R(351))), // SecretReference
-    f("initiatorName", Scalar(S::String)),
+    f("secretRef", Struct(R(351))).ptr(), // SecretReference
+    f("initiatorName", Scalar(S::String)).ptr(),
 ]),
 t(9, "ISCSIVolumeSource", false, &[
-    f("targetPortal", Scalar(S::String)),
-    f("iqn", Scalar(S::String)),
-    f("lun", Scalar(S::Integer)),
-    f("iscsiInterface", Scalar(S::String)),
+    f("targetPortal", Scalar(S::String)).no_omitempty(),
+    f("iqn", Scalar(S::String)).no_omitempty(),
+    f("lun", Scalar(S::Integer)).no_omitempty(),
+    f("iscsiInterface", Scalar(S::String)).default("\"default\""),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
     f("portals", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("chapAuthDiscovery", Scalar(S::Boolean)),
     f("chapAuthSession", Scalar(S::Boolean)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
-    f("initiatorName", Scalar(S::String)),
+    f("secretRef", Struct(R(242))).ptr(), // LocalObjectReference
+    f("initiatorName", Scalar(S::String)).ptr(),
 ]),
 t(9, "ImageVolumeSource", false, &[
     f("reference", Scalar(S::String)),
     f("pullPolicy", Scalar(S::String)),
 ]),
 t(9, "KeyToPath", false, &[
-    f("key", Scalar(S::String)),
-    f("path", Scalar(S::String)),
-    f("mode", Scalar(S::Integer)),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).no_omitempty(),
+    f("mode", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "Lifecycle", false, &[
-    f("postStart", Struct(R(234))), // LifecycleHandler
-    f("preStop", Struct(R(234))), // LifecycleHandler
-    f("stopSignal", Scalar(S::String)),
+    f("postStart", Struct(R(234))).ptr(), // LifecycleHandler
+    f("preStop", Struct(R(234))).ptr(), // LifecycleHandler
+    f("stopSignal", Scalar(S::String)).ptr(),
 ]),
 t(9, "LifecycleHandler", false, &[
-    f("exec", Struct(R(213))), // ExecAction
-    f("httpGet", Struct(R(224))), // HTTPGetAction
-    f("tcpSocket", Struct(R(369))), // TCPSocketAction
-    f("sleep", Struct(R(365))), // SleepAction
+    f("exec", Struct(R(213))).ptr(), // ExecAction
+    f("httpGet", Struct(R(224))).ptr(), // HTTPGetAction
+    f("tcpSocket", Struct(R(369))).ptr(), // TCPSocketAction
+    f("sleep", Struct(R(365))).ptr(), // SleepAction
 ]),
 t(9, "LimitRange", false, &[
     f("kind", Scalar(S::String)),
@@ -1535,7 +1535,7 @@ t(9, "LimitRange", false, &[
     f("spec", Struct(R(238))), // LimitRangeSpec
 ]),
 t(9, "LimitRangeItem", false, &[
-    f("type", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
     f("max", Map(&Scalar(S::Quantity))),
     f("min", Map(&Scalar(S::Quantity))),
     f("default", Map(&Scalar(S::Quantity))),
@@ -1546,39 +1546,39 @@ t(9, "LimitRangeList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(235)))), // LimitRange
+    f("items", List(&Struct(R(235)))).no_omitempty(), // LimitRange
 ]),
 t(9, "LimitRangeSpec", false, &[
-    f("limits", List(&Struct(R(236)))).list(L::Atomic, &[]), // LimitRangeItem
+    f("limits", List(&Struct(R(236)))).list(L::Atomic, &[]).no_omitempty(), // LimitRangeItem
 ]),
 t(9, "LinuxContainerUser", false, &[
-    f("uid", Scalar(S::Integer)),
-    f("gid", Scalar(S::Integer)),
+    f("uid", Scalar(S::Integer)).no_omitempty(),
+    f("gid", Scalar(S::Integer)).no_omitempty(),
     f("supplementalGroups", List(&Scalar(S::Integer))).list(L::Atomic, &[]),
 ]),
 t(9, "LoadBalancerIngress", false, &[
     f("ip", Scalar(S::String)),
     f("hostname", Scalar(S::String)),
-    f("ipMode", Scalar(S::String)),
+    f("ipMode", Scalar(S::String)).ptr(),
     f("ports", List(&Struct(R(314)))).list(L::Atomic, &[]), // PortStatus
 ]),
 t(9, "LoadBalancerStatus", false, &[
     f("ingress", List(&Struct(R(240)))).list(L::Atomic, &[]), // LoadBalancerIngress
 ]),
 t(9, "LocalObjectReference", true, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).default("\"\""),
 ]),
 t(9, "LocalVolumeSource", false, &[
-    f("path", Scalar(S::String)),
-    f("fsType", Scalar(S::String)),
+    f("path", Scalar(S::String)).no_omitempty(),
+    f("fsType", Scalar(S::String)).ptr(),
 ]),
 t(9, "ModifyVolumeStatus", false, &[
     f("targetVolumeAttributesClassName", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("status", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "NFSVolumeSource", false, &[
-    f("server", Scalar(S::String)),
-    f("path", Scalar(S::String)),
+    f("server", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "Namespace", false, &[
@@ -1589,8 +1589,8 @@ t(9, "Namespace", false, &[
     f("status", Struct(R(250))), // NamespaceStatus
 ]),
 t(9, "NamespaceCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -1599,7 +1599,7 @@ t(9, "NamespaceList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(246)))), // Namespace
+    f("items", List(&Struct(R(246)))).no_omitempty(), // Namespace
 ]),
 t(9, "NamespaceSpec", false, &[
     f("finalizers", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -1616,41 +1616,41 @@ t(9, "Node", false, &[
     f("status", Struct(R(267))), // NodeStatus
 ]),
 t(9, "NodeAddress", false, &[
-    f("type", Scalar(S::String)),
-    f("address", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("address", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "NodeAffinity", false, &[
-    f("requiredDuringSchedulingIgnoredDuringExecution", Struct(R(263))), // NodeSelector
+    f("requiredDuringSchedulingIgnoredDuringExecution", Struct(R(263))).ptr(), // NodeSelector
     f("preferredDuringSchedulingIgnoredDuringExecution", List(&Struct(R(318)))).list(L::Atomic, &[]), // PreferredSchedulingTerm
 ]),
 t(9, "NodeCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastHeartbeatTime", Scalar(S::Time)),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
 ]),
 t(9, "NodeConfigSource", false, &[
-    f("configMap", Struct(R(177))), // ConfigMapNodeConfigSource
+    f("configMap", Struct(R(177))).ptr(), // ConfigMapNodeConfigSource
 ]),
 t(9, "NodeConfigStatus", false, &[
-    f("assigned", Struct(R(255))), // NodeConfigSource
-    f("active", Struct(R(255))), // NodeConfigSource
-    f("lastKnownGood", Struct(R(255))), // NodeConfigSource
+    f("assigned", Struct(R(255))).ptr(), // NodeConfigSource
+    f("active", Struct(R(255))).ptr(), // NodeConfigSource
+    f("lastKnownGood", Struct(R(255))).ptr(), // NodeConfigSource
     f("error", Scalar(S::String)),
 ]),
 t(9, "NodeDaemonEndpoints", false, &[
     f("kubeletEndpoint", Struct(R(193))), // DaemonEndpoint
 ]),
 t(9, "NodeFeatures", false, &[
-    f("supplementalGroupsPolicy", Scalar(S::Boolean)),
+    f("supplementalGroupsPolicy", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "NodeList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(251)))), // Node
+    f("items", List(&Struct(R(251)))).no_omitempty(), // Node
 ]),
 t(9, "NodeProxyOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -1658,19 +1658,19 @@ t(9, "NodeProxyOptions", false, &[
     f("path", Scalar(S::String)),
 ]),
 t(9, "NodeRuntimeHandler", false, &[
-    f("name", Scalar(S::String)),
-    f("features", Struct(R(262))), // NodeRuntimeHandlerFeatures
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("features", Struct(R(262))).ptr(), // NodeRuntimeHandlerFeatures
 ]),
 t(9, "NodeRuntimeHandlerFeatures", false, &[
-    f("recursiveReadOnlyMounts", Scalar(S::Boolean)),
-    f("userNamespaces", Scalar(S::Boolean)),
+    f("recursiveReadOnlyMounts", Scalar(S::Boolean)).ptr(),
+    f("userNamespaces", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "NodeSelector", true, &[
-    f("nodeSelectorTerms", List(&Struct(R(265)))).list(L::Atomic, &[]), // NodeSelectorTerm
+    f("nodeSelectorTerms", List(&Struct(R(265)))).list(L::Atomic, &[]).no_omitempty(), // NodeSelectorTerm
 ]),
 t(9, "NodeSelectorRequirement", false, &[
-    f("key", Scalar(S::String)),
-    f("operator", Scalar(S::String)),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("operator", Scalar(S::String)).no_omitempty(),
     f("values", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(9, "NodeSelectorTerm", true, &[
@@ -1683,7 +1683,7 @@ t(9, "NodeSpec", false, &[
     f("providerID", Scalar(S::String)),
     f("unschedulable", Scalar(S::Boolean)),
     f("taints", List(&Struct(R(370)))).list(L::Atomic, &[]), // Taint
-    f("configSource", Struct(R(255))), // NodeConfigSource
+    f("configSource", Struct(R(255))).ptr(), // NodeConfigSource
     f("externalID", Scalar(S::String)),
 ]),
 t(9, "NodeStatus", false, &[
@@ -1697,29 +1697,29 @@ t(9, "NodeStatus", false, &[
     f("images", List(&Struct(R(182)))).list(L::Atomic, &[]), // ContainerImage
     f("volumesInUse", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("volumesAttached", List(&Struct(R(155)))).list(L::Atomic, &[]), // AttachedVolume
-    f("config", Struct(R(256))), // NodeConfigStatus
+    f("config", Struct(R(256))).ptr(), // NodeConfigStatus
     f("runtimeHandlers", List(&Struct(R(261)))).list(L::Atomic, &[]), // NodeRuntimeHandler
-    f("features", Struct(R(258))), // NodeFeatures
+    f("features", Struct(R(258))).ptr(), // NodeFeatures
 ]),
 t(9, "NodeSwapStatus", false, &[
-    f("capacity", Scalar(S::Integer)),
+    f("capacity", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "NodeSystemInfo", false, &[
-    f("machineID", Scalar(S::String)),
-    f("systemUUID", Scalar(S::String)),
-    f("bootID", Scalar(S::String)),
-    f("kernelVersion", Scalar(S::String)),
-    f("osImage", Scalar(S::String)),
-    f("containerRuntimeVersion", Scalar(S::String)),
-    f("kubeletVersion", Scalar(S::String)),
-    f("kubeProxyVersion", Scalar(S::String)),
-    f("operatingSystem", Scalar(S::String)),
-    f("architecture", Scalar(S::String)),
-    f("swap", Struct(R(268))), // NodeSwapStatus
+    f("machineID", Scalar(S::String)).no_omitempty(),
+    f("systemUUID", Scalar(S::String)).no_omitempty(),
+    f("bootID", Scalar(S::String)).no_omitempty(),
+    f("kernelVersion", Scalar(S::String)).no_omitempty(),
+    f("osImage", Scalar(S::String)).no_omitempty(),
+    f("containerRuntimeVersion", Scalar(S::String)).no_omitempty(),
+    f("kubeletVersion", Scalar(S::String)).no_omitempty(),
+    f("kubeProxyVersion", Scalar(S::String)).no_omitempty(),
+    f("operatingSystem", Scalar(S::String)).no_omitempty(),
+    f("architecture", Scalar(S::String)).no_omitempty(),
+    f("swap", Struct(R(268))).ptr(), // NodeSwapStatus
 ]),
 t(9, "ObjectFieldSelector", true, &[
     f("apiVersion", Scalar(S::String)),
-    f("fieldPath", Scalar(S::String)),
+    f("fieldPath", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "ObjectReference", true, &[
     f("kind", Scalar(S::String)),
@@ -1745,8 +1745,8 @@ t(9, "PersistentVolumeClaim", false, &[
     f("status", Struct(R(277))), // PersistentVolumeClaimStatus
 ]),
 t(9, "PersistentVolumeClaimCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastProbeTime", Scalar(S::Time)),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
@@ -1756,18 +1756,18 @@ t(9, "PersistentVolumeClaimList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(273)))), // PersistentVolumeClaim
+    f("items", List(&Struct(R(273)))).no_omitempty(), // PersistentVolumeClaim
 ]),
 t(9, "PersistentVolumeClaimSpec", false, &[
     f("accessModes", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("selector", Struct(R(584))), // LabelSelector
+    f("selector", Struct(R(584))).ptr(), // LabelSelector
     f("resources", Struct(R(383))), // VolumeResourceRequirements
     f("volumeName", Scalar(S::String)),
-    f("storageClassName", Scalar(S::String)),
-    f("volumeMode", Scalar(S::String)),
-    f("dataSource", Struct(R(375))), // TypedLocalObjectReference
-    f("dataSourceRef", Struct(R(376))), // TypedObjectReference
-    f("volumeAttributesClassName", Scalar(S::String)),
+    f("storageClassName", Scalar(S::String)).ptr(),
+    f("volumeMode", Scalar(S::String)).ptr(),
+    f("dataSource", Struct(R(375))).ptr(), // TypedLocalObjectReference
+    f("dataSourceRef", Struct(R(376))).ptr(), // TypedObjectReference
+    f("volumeAttributesClassName", Scalar(S::String)).ptr(),
 ]),
 t(9, "PersistentVolumeClaimStatus", false, &[
     f("phase", Scalar(S::String)),
@@ -1776,88 +1776,88 @@ t(9, "PersistentVolumeClaimStatus", false, &[
     f("conditions", List(&Struct(R(274)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // PersistentVolumeClaimCondition
     f("allocatedResources", Map(&Scalar(S::Quantity))),
     f("allocatedResourceStatuses", Map(&Scalar(S::String))).mapped(M::Granular),
-    f("currentVolumeAttributesClassName", Scalar(S::String)),
-    f("modifyVolumeStatus", Struct(R(244))), // ModifyVolumeStatus
+    f("currentVolumeAttributesClassName", Scalar(S::String)).ptr(),
+    f("modifyVolumeStatus", Struct(R(244))).ptr(), // ModifyVolumeStatus
 ]),
 t(9, "PersistentVolumeClaimTemplate", false, &[
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(276))), // PersistentVolumeClaimSpec
+    f("spec", Struct(R(276))).no_omitempty(), // PersistentVolumeClaimSpec
 ]),
 t(9, "PersistentVolumeClaimVolumeSource", false, &[
-    f("claimName", Scalar(S::String)),
+    f("claimName", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "PersistentVolumeList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(272)))), // PersistentVolume
+    f("items", List(&Struct(R(272)))).no_omitempty(), // PersistentVolume
 ]),
 t(9, "PersistentVolumeSource", false, &[
-    f("gcePersistentDisk", Struct(R(219))), // GCEPersistentDiskVolumeSource
-    f("awsElasticBlockStore", Struct(R(152))), // AWSElasticBlockStoreVolumeSource
-    f("hostPath", Struct(R(228))), // HostPathVolumeSource
-    f("glusterfs", Struct(R(222))), // GlusterfsPersistentVolumeSource
-    f("nfs", Struct(R(245))), // NFSVolumeSource
-    f("rbd", Struct(R(323))), // RBDPersistentVolumeSource
-    f("iscsi", Struct(R(229))), // ISCSIPersistentVolumeSource
-    f("cinder", Struct(R(166))), // CinderPersistentVolumeSource
-    f("cephfs", Struct(R(164))), // CephFSPersistentVolumeSource
-    f("fc", Struct(R(214))), // FCVolumeSource
-    f("flocker", Struct(R(218))), // FlockerVolumeSource
-    f("flexVolume", Struct(R(216))), // FlexPersistentVolumeSource
-    f("azureFile", Struct(R(158))), // AzureFilePersistentVolumeSource
-    f("vsphereVolume", Struct(R(385))), // VsphereVirtualDiskVolumeSource
-    f("quobyte", Struct(R(322))), // QuobyteVolumeSource
-    f("azureDisk", Struct(R(157))), // AzureDiskVolumeSource
-    f("photonPersistentDisk", Struct(R(284))), // PhotonPersistentDiskVolumeSource
-    f("portworxVolume", Struct(R(315))), // PortworxVolumeSource
-    f("scaleIO", Struct(R(341))), // ScaleIOPersistentVolumeSource
-    f("local", Struct(R(243))), // LocalVolumeSource
-    f("storageos", Struct(R(366))), // StorageOSPersistentVolumeSource
-    f("csi", Struct(R(161))), // CSIPersistentVolumeSource
+    f("gcePersistentDisk", Struct(R(219))).ptr(), // GCEPersistentDiskVolumeSource
+    f("awsElasticBlockStore", Struct(R(152))).ptr(), // AWSElasticBlockStoreVolumeSource
+    f("hostPath", Struct(R(228))).ptr(), // HostPathVolumeSource
+    f("glusterfs", Struct(R(222))).ptr(), // GlusterfsPersistentVolumeSource
+    f("nfs", Struct(R(245))).ptr(), // NFSVolumeSource
+    f("rbd", Struct(R(323))).ptr(), // RBDPersistentVolumeSource
+    f("iscsi", Struct(R(229))).ptr(), // ISCSIPersistentVolumeSource
+    f("cinder", Struct(R(166))).ptr(), // CinderPersistentVolumeSource
+    f("cephfs", Struct(R(164))).ptr(), // CephFSPersistentVolumeSource
+    f("fc", Struct(R(214))).ptr(), // FCVolumeSource
+    f("flocker", Struct(R(218))).ptr(), // FlockerVolumeSource
+    f("flexVolume", Struct(R(216))).ptr(), // FlexPersistentVolumeSource
+    f("azureFile", Struct(R(158))).ptr(), // AzureFilePersistentVolumeSource
+    f("vsphereVolume", Struct(R(385))).ptr(), // VsphereVirtualDiskVolumeSource
+    f("quobyte", Struct(R(322))).ptr(), // QuobyteVolumeSource
+    f("azureDisk", Struct(R(157))).ptr(), // AzureDiskVolumeSource
+    f("photonPersistentDisk", Struct(R(284))).ptr(), // PhotonPersistentDiskVolumeSource
+    f("portworxVolume", Struct(R(315))).ptr(), // PortworxVolumeSource
+    f("scaleIO", Struct(R(341))).ptr(), // ScaleIOPersistentVolumeSource
+    f("local", Struct(R(243))).ptr(), // LocalVolumeSource
+    f("storageos", Struct(R(366))).ptr(), // StorageOSPersistentVolumeSource
+    f("csi", Struct(R(161))).ptr(), // CSIPersistentVolumeSource
 ]),
 t(9, "PersistentVolumeSpec", false, &[
     f("capacity", Map(&Scalar(S::Quantity))),
-    f("gcePersistentDisk", Struct(R(219))), // GCEPersistentDiskVolumeSource
-    f("awsElasticBlockStore", Struct(R(152))), // AWSElasticBlockStoreVolumeSource
-    f("hostPath", Struct(R(228))), // HostPathVolumeSource
-    f("glusterfs", Struct(R(222))), // GlusterfsPersistentVolumeSource
-    f("nfs", Struct(R(245))), // NFSVolumeSource
-    f("rbd", Struct(R(323))), // RBDPersistentVolumeSource
-    f("iscsi", Struct(R(229))), // ISCSIPersistentVolumeSource
-    f("cinder", Struct(R(166))), // CinderPersistentVolumeSource
-    f("cephfs", Struct(R(164))), // CephFSPersistentVolumeSource
-    f("fc", Struct(R(214))), // FCVolumeSource
-    f("flocker", Struct(R(218))), // FlockerVolumeSource
-    f("flexVolume", Struct(R(216))), // FlexPersistentVolumeSource
-    f("azureFile", Struct(R(158))), // AzureFilePersistentVolumeSource
-    f("vsphereVolume", Struct(R(385))), // VsphereVirtualDiskVolumeSource
-    f("quobyte", Struct(R(322))), // QuobyteVolumeSource
-    f("azureDisk", Struct(R(157))), // AzureDiskVolumeSource
-    f("photonPersistentDisk", Struct(R(284))), // PhotonPersistentDiskVolumeSource
-    f("portworxVolume", Struct(R(315))), // PortworxVolumeSource
-    f("scaleIO", Struct(R(341))), // ScaleIOPersistentVolumeSource
-    f("local", Struct(R(243))), // LocalVolumeSource
-    f("storageos", Struct(R(366))), // StorageOSPersistentVolumeSource
-    f("csi", Struct(R(161))), // CSIPersistentVolumeSource
+    f("gcePersistentDisk", Struct(R(219))).ptr(), // GCEPersistentDiskVolumeSource
+    f("awsElasticBlockStore", Struct(R(152))).ptr(), // AWSElasticBlockStoreVolumeSource
+    f("hostPath", Struct(R(228))).ptr(), // HostPathVolumeSource
+    f("glusterfs", Struct(R(222))).ptr(), // GlusterfsPersistentVolumeSource
+    f("nfs", Struct(R(245))).ptr(), // NFSVolumeSource
+    f("rbd", Struct(R(323))).ptr(), // RBDPersistentVolumeSource
+    f("iscsi", Struct(R(229))).ptr(), // ISCSIPersistentVolumeSource
+    f("cinder", Struct(R(166))).ptr(), // CinderPersistentVolumeSource
+    f("cephfs", Struct(R(164))).ptr(), // CephFSPersistentVolumeSource
+    f("fc", Struct(R(214))).ptr(), // FCVolumeSource
+    f("flocker", Struct(R(218))).ptr(), // FlockerVolumeSource
+    f("flexVolume", Struct(R(216))).ptr(), // FlexPersistentVolumeSource
+    f("azureFile", Struct(R(158))).ptr(), // AzureFilePersistentVolumeSource
+    f("vsphereVolume", Struct(R(385))).ptr(), // VsphereVirtualDiskVolumeSource
+    f("quobyte", Struct(R(322))).ptr(), // QuobyteVolumeSource
+    f("azureDisk", Struct(R(157))).ptr(), // AzureDiskVolumeSource
+    f("photonPersistentDisk", Struct(R(284))).ptr(), // PhotonPersistentDiskVolumeSource
+    f("portworxVolume", Struct(R(315))).ptr(), // PortworxVolumeSource
+    f("scaleIO", Struct(R(341))).ptr(), // ScaleIOPersistentVolumeSource
+    f("local", Struct(R(243))).ptr(), // LocalVolumeSource
+    f("storageos", Struct(R(366))).ptr(), // StorageOSPersistentVolumeSource
+    f("csi", Struct(R(161))).ptr(), // CSIPersistentVolumeSource
     f("accessModes", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("claimRef", Struct(R(271))).mapped(M::Granular), // ObjectReference
+    f("claimRef", Struct(R(271))).mapped(M::Granular).ptr(), // ObjectReference
     f("persistentVolumeReclaimPolicy", Scalar(S::String)),
     f("storageClassName", Scalar(S::String)),
     f("mountOptions", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("volumeMode", Scalar(S::String)),
-    f("nodeAffinity", Struct(R(381))), // VolumeNodeAffinity
-    f("volumeAttributesClassName", Scalar(S::String)),
+    f("volumeMode", Scalar(S::String)).ptr(),
+    f("nodeAffinity", Struct(R(381))).ptr(), // VolumeNodeAffinity
+    f("volumeAttributesClassName", Scalar(S::String)).ptr(),
 ]),
 t(9, "PersistentVolumeStatus", false, &[
     f("phase", Scalar(S::String)),
     f("message", Scalar(S::String)),
     f("reason", Scalar(S::String)),
-    f("lastPhaseTransitionTime", Scalar(S::Time)),
+    f("lastPhaseTransitionTime", Scalar(S::Time)).ptr(),
 ]),
 t(9, "PhotonPersistentDiskVolumeSource", false, &[
-    f("pdID", Scalar(S::String)),
+    f("pdID", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
 ]),
 t(9, "Pod", false, &[
@@ -1872,10 +1872,10 @@ t(9, "PodAffinity", false, &[
     f("preferredDuringSchedulingIgnoredDuringExecution", List(&Struct(R(386)))).list(L::Atomic, &[]), // WeightedPodAffinityTerm
 ]),
 t(9, "PodAffinityTerm", false, &[
-    f("labelSelector", Struct(R(584))), // LabelSelector
+    f("labelSelector", Struct(R(584))).ptr(), // LabelSelector
     f("namespaces", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("topologyKey", Scalar(S::String)),
-    f("namespaceSelector", Struct(R(584))), // LabelSelector
+    f("topologyKey", Scalar(S::String)).no_omitempty(),
+    f("namespaceSelector", Struct(R(584))).ptr(), // LabelSelector
     f("matchLabelKeys", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("mismatchLabelKeys", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
@@ -1895,15 +1895,15 @@ t(9, "PodAttachOptions", false, &[
 t(9, "PodCertificateProjection", false, &[
     f("signerName", Scalar(S::String)),
     f("keyType", Scalar(S::String)),
-    f("maxExpirationSeconds", Scalar(S::Integer)),
+    f("maxExpirationSeconds", Scalar(S::Integer)).ptr(),
     f("credentialBundlePath", Scalar(S::String)),
     f("keyPath", Scalar(S::String)),
     f("certificateChainPath", Scalar(S::String)),
 ]),
 t(9, "PodCondition", false, &[
-    f("type", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
     f("observedGeneration", Scalar(S::Integer)),
-    f("status", Scalar(S::String)),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastProbeTime", Scalar(S::Time)),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
@@ -1916,7 +1916,7 @@ t(9, "PodDNSConfig", false, &[
 ]),
 t(9, "PodDNSConfigOption", false, &[
     f("name", Scalar(S::String)),
-    f("value", Scalar(S::String)),
+    f("value", Scalar(S::String)).ptr(),
 ]),
 t(9, "PodExecOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -1926,20 +1926,20 @@ t(9, "PodExecOptions", false, &[
     f("stderr", Scalar(S::Boolean)),
     f("tty", Scalar(S::Boolean)),
     f("container", Scalar(S::String)),
-    f("command", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("command", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
 ]),
 t(9, "PodExtendedResourceClaimStatus", false, &[
-    f("requestMappings", List(&Struct(R(181)))).list(L::Atomic, &[]), // ContainerExtendedResourceRequest
-    f("resourceClaimName", Scalar(S::String)),
+    f("requestMappings", List(&Struct(R(181)))).list(L::Atomic, &[]).no_omitempty(), // ContainerExtendedResourceRequest
+    f("resourceClaimName", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "PodIP", false, &[
-    f("ip", Scalar(S::String)),
+    f("ip", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "PodList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(285)))), // Pod
+    f("items", List(&Struct(R(285)))).no_omitempty(), // Pod
 ]),
 t(9, "PodLogOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -1947,16 +1947,16 @@ t(9, "PodLogOptions", false, &[
     f("container", Scalar(S::String)),
     f("follow", Scalar(S::Boolean)),
     f("previous", Scalar(S::Boolean)),
-    f("sinceSeconds", Scalar(S::Integer)),
-    f("sinceTime", Scalar(S::Time)),
+    f("sinceSeconds", Scalar(S::Integer)).ptr(),
+    f("sinceTime", Scalar(S::Time)).ptr(),
     f("timestamps", Scalar(S::Boolean)),
-    f("tailLines", Scalar(S::Integer)),
-    f("limitBytes", Scalar(S::Integer)),
+    f("tailLines", Scalar(S::Integer)).ptr(),
+    f("limitBytes", Scalar(S::Integer)).ptr(),
     f("insecureSkipTLSVerifyBackend", Scalar(S::Boolean)),
-    f("stream", Scalar(S::String)),
+    f("stream", Scalar(S::String)).ptr(),
 ]),
 t(9, "PodOS", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "PodPortForwardOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -1969,80 +1969,80 @@ t(9, "PodProxyOptions", false, &[
     f("path", Scalar(S::String)),
 ]),
 t(9, "PodReadinessGate", false, &[
-    f("conditionType", Scalar(S::String)),
+    f("conditionType", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "PodResourceClaim", false, &[
-    f("name", Scalar(S::String)),
-    f("resourceClaimName", Scalar(S::String)),
-    f("resourceClaimTemplateName", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("resourceClaimName", Scalar(S::String)).ptr(),
+    f("resourceClaimTemplateName", Scalar(S::String)).ptr(),
 ]),
 t(9, "PodResourceClaimStatus", false, &[
-    f("name", Scalar(S::String)),
-    f("resourceClaimName", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("resourceClaimName", Scalar(S::String)).ptr(),
 ]),
 t(9, "PodSchedulingGate", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "PodSecurityContext", false, &[
-    f("seLinuxOptions", Struct(R(340))), // SELinuxOptions
-    f("windowsOptions", Struct(R(387))), // WindowsSecurityContextOptions
-    f("runAsUser", Scalar(S::Integer)),
-    f("runAsGroup", Scalar(S::Integer)),
-    f("runAsNonRoot", Scalar(S::Boolean)),
+    f("seLinuxOptions", Struct(R(340))).ptr(), // SELinuxOptions
+    f("windowsOptions", Struct(R(387))).ptr(), // WindowsSecurityContextOptions
+    f("runAsUser", Scalar(S::Integer)).ptr(),
+    f("runAsGroup", Scalar(S::Integer)).ptr(),
+    f("runAsNonRoot", Scalar(S::Boolean)).ptr(),
     f("supplementalGroups", List(&Scalar(S::Integer))).list(L::Atomic, &[]),
-    f("supplementalGroupsPolicy", Scalar(S::String)),
-    f("fsGroup", Scalar(S::Integer)),
+    f("supplementalGroupsPolicy", Scalar(S::String)).ptr(),
+    f("fsGroup", Scalar(S::Integer)).ptr(),
     f("sysctls", List(&Struct(R(368)))).list(L::Atomic, &[]), // Sysctl
-    f("fsGroupChangePolicy", Scalar(S::String)),
-    f("seccompProfile", Struct(R(345))), // SeccompProfile
-    f("appArmorProfile", Struct(R(154))), // AppArmorProfile
-    f("seLinuxChangePolicy", Scalar(S::String)),
+    f("fsGroupChangePolicy", Scalar(S::String)).ptr(),
+    f("seccompProfile", Struct(R(345))).ptr(), // SeccompProfile
+    f("appArmorProfile", Struct(R(154))).ptr(), // AppArmorProfile
+    f("seLinuxChangePolicy", Scalar(S::String)).ptr(),
 ]),
 t(9, "PodSignature", false, &[
-    f("podController", Struct(R(591))), // OwnerReference
+    f("podController", Struct(R(591))).ptr(), // OwnerReference
 ]),
 t(9, "PodSpec", false, &[
     f("volumes", List(&Struct(R(377)))).list(L::Map, &["name"]).patch(Some("merge,retainKeys"), Some("name")), // Volume
     f("initContainers", List(&Struct(R(180)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // Container
-    f("containers", List(&Struct(R(180)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // Container
+    f("containers", List(&Struct(R(180)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")).no_omitempty(), // Container
     f("ephemeralContainers", List(&Struct(R(206)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // EphemeralContainer
     f("restartPolicy", Scalar(S::String)),
-    f("terminationGracePeriodSeconds", Scalar(S::Integer)),
-    f("activeDeadlineSeconds", Scalar(S::Integer)),
+    f("terminationGracePeriodSeconds", Scalar(S::Integer)).ptr(),
+    f("activeDeadlineSeconds", Scalar(S::Integer)).ptr(),
     f("dnsPolicy", Scalar(S::String)),
     f("nodeSelector", Map(&Scalar(S::String))).mapped(M::Atomic),
     f("serviceAccountName", Scalar(S::String)),
     f("serviceAccount", Scalar(S::String)),
-    f("automountServiceAccountToken", Scalar(S::Boolean)),
+    f("automountServiceAccountToken", Scalar(S::Boolean)).ptr(),
     f("nodeName", Scalar(S::String)),
     f("hostNetwork", Scalar(S::Boolean)),
     f("hostPID", Scalar(S::Boolean)),
     f("hostIPC", Scalar(S::Boolean)),
-    f("shareProcessNamespace", Scalar(S::Boolean)),
-    f("securityContext", Struct(R(306))), // PodSecurityContext
+    f("shareProcessNamespace", Scalar(S::Boolean)).ptr(),
+    f("securityContext", Struct(R(306))).ptr(), // PodSecurityContext
     f("imagePullSecrets", List(&Struct(R(242)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // LocalObjectReference
     f("hostname", Scalar(S::String)),
     f("subdomain", Scalar(S::String)),
-    f("affinity", Struct(R(153))), // Affinity
+    f("affinity", Struct(R(153))).ptr(), // Affinity
     f("schedulerName", Scalar(S::String)),
     f("tolerations", List(&Struct(R(371)))).list(L::Atomic, &[]), // Toleration
     f("hostAliases", List(&Struct(R(226)))).list(L::Map, &["ip"]).patch(Some("merge"), Some("ip")), // HostAlias
     f("priorityClassName", Scalar(S::String)),
-    f("priority", Scalar(S::Integer)),
-    f("dnsConfig", Struct(R(292))), // PodDNSConfig
+    f("priority", Scalar(S::Integer)).ptr(),
+    f("dnsConfig", Struct(R(292))).ptr(), // PodDNSConfig
     f("readinessGates", List(&Struct(R(302)))).list(L::Atomic, &[]), // PodReadinessGate
-    f("runtimeClassName", Scalar(S::String)),
-    f("enableServiceLinks", Scalar(S::Boolean)),
-    f("preemptionPolicy", Scalar(S::String)),
+    f("runtimeClassName", Scalar(S::String)).ptr(),
+    f("enableServiceLinks", Scalar(S::Boolean)).ptr(),
+    f("preemptionPolicy", Scalar(S::String)).ptr(),
     f("overhead", Map(&Scalar(S::Quantity))),
     f("topologySpreadConstraints", List(&Struct(R(374)))).list(L::Map, &["topologyKey", "whenUnsatisfiable"]).patch(Some("merge"), Some("topologyKey")), // TopologySpreadConstraint
-    f("setHostnameAsFQDN", Scalar(S::Boolean)),
-    f("os", Struct(R(299))), // PodOS
-    f("hostUsers", Scalar(S::Boolean)),
+    f("setHostnameAsFQDN", Scalar(S::Boolean)).ptr(),
+    f("os", Struct(R(299))).ptr(), // PodOS
+    f("hostUsers", Scalar(S::Boolean)).ptr(),
     f("schedulingGates", List(&Struct(R(305)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // PodSchedulingGate
     f("resourceClaims", List(&Struct(R(303)))).list(L::Map, &["name"]).patch(Some("merge,retainKeys"), Some("name")), // PodResourceClaim
-    f("resources", Struct(R(338))), // ResourceRequirements
-    f("hostnameOverride", Scalar(S::String)),
+    f("resources", Struct(R(338))).ptr(), // ResourceRequirements
+    f("hostnameOverride", Scalar(S::String)).ptr(),
 ]),
 t(9, "PodStatus", false, &[
     f("observedGeneration", Scalar(S::Integer)),
@@ -2055,14 +2055,14 @@ t(9, "PodStatus", false, &[
     f("hostIPs", List(&Struct(R(227)))).list(L::Atomic, &[]).patch(Some("merge"), Some("ip")), // HostIP
     f("podIP", Scalar(S::String)),
     f("podIPs", List(&Struct(R(296)))).list(L::Map, &["ip"]).patch(Some("merge"), Some("ip")), // PodIP
-    f("startTime", Scalar(S::Time)),
+    f("startTime", Scalar(S::Time)).ptr(),
     f("initContainerStatuses", List(&Struct(R(191)))).list(L::Atomic, &[]), // ContainerStatus
     f("containerStatuses", List(&Struct(R(191)))).list(L::Atomic, &[]), // ContainerStatus
     f("qosClass", Scalar(S::String)),
     f("ephemeralContainerStatuses", List(&Struct(R(191)))).list(L::Atomic, &[]), // ContainerStatus
     f("resize", Scalar(S::String)),
     f("resourceClaimStatuses", List(&Struct(R(304)))).list(L::Map, &["name"]).patch(Some("merge,retainKeys"), Some("name")), // PodResourceClaimStatus
-    f("extendedResourceClaimStatus", Struct(R(295))), // PodExtendedResourceClaimStatus
+    f("extendedResourceClaimStatus", Struct(R(295))).ptr(), // PodExtendedResourceClaimStatus
 ]),
 t(9, "PodStatusResult", false, &[
     f("kind", Scalar(S::String)),
@@ -2080,91 +2080,91 @@ t(9, "PodTemplateList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(311)))), // PodTemplate
+    f("items", List(&Struct(R(311)))).no_omitempty(), // PodTemplate
 ]),
 t(9, "PodTemplateSpec", false, &[
     f("metadata", Struct(R(590))), // ObjectMeta
     f("spec", Struct(R(308))), // PodSpec
 ]),
 t(9, "PortStatus", false, &[
-    f("port", Scalar(S::Integer)),
-    f("protocol", Scalar(S::String)),
-    f("error", Scalar(S::String)),
+    f("port", Scalar(S::Integer)).no_omitempty(),
+    f("protocol", Scalar(S::String)).no_omitempty(),
+    f("error", Scalar(S::String)).ptr(),
 ]),
 t(9, "PortworxVolumeSource", false, &[
-    f("volumeID", Scalar(S::String)),
+    f("volumeID", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "Preconditions", false, &[
-    f("uid", Scalar(S::String)),
+    f("uid", Scalar(S::String)).ptr(),
 ]),
 t(9, "PreferAvoidPodsEntry", false, &[
-    f("podSignature", Struct(R(307))), // PodSignature
+    f("podSignature", Struct(R(307))).no_omitempty(), // PodSignature
     f("evictionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
 ]),
 t(9, "PreferredSchedulingTerm", false, &[
-    f("weight", Scalar(S::Integer)),
-    f("preference", Struct(R(265))), // NodeSelectorTerm
+    f("weight", Scalar(S::Integer)).no_omitempty(),
+    f("preference", Struct(R(265))).no_omitempty(), // NodeSelectorTerm
 ]),
 t(9, "Probe", false, &[
-    f("exec", Struct(R(213))), // ExecAction
-    f("httpGet", Struct(R(224))), // HTTPGetAction
-    f("tcpSocket", Struct(R(369))), // TCPSocketAction
-    f("grpc", Struct(R(220))), // GRPCAction
+    f("exec", Struct(R(213))).ptr(), // ExecAction
+    f("httpGet", Struct(R(224))).ptr(), // HTTPGetAction
+    f("tcpSocket", Struct(R(369))).ptr(), // TCPSocketAction
+    f("grpc", Struct(R(220))).ptr(), // GRPCAction
     f("initialDelaySeconds", Scalar(S::Integer)),
     f("timeoutSeconds", Scalar(S::Integer)),
     f("periodSeconds", Scalar(S::Integer)),
     f("successThreshold", Scalar(S::Integer)),
     f("failureThreshold", Scalar(S::Integer)),
-    f("terminationGracePeriodSeconds", Scalar(S::Integer)),
+    f("terminationGracePeriodSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "ProbeHandler", false, &[
-    f("exec", Struct(R(213))), // ExecAction
-    f("httpGet", Struct(R(224))), // HTTPGetAction
-    f("tcpSocket", Struct(R(369))), // TCPSocketAction
-    f("grpc", Struct(R(220))), // GRPCAction
+    f("exec", Struct(R(213))).ptr(), // ExecAction
+    f("httpGet", Struct(R(224))).ptr(), // HTTPGetAction
+    f("tcpSocket", Struct(R(369))).ptr(), // TCPSocketAction
+    f("grpc", Struct(R(220))).ptr(), // GRPCAction
 ]),
 t(9, "ProjectedVolumeSource", false, &[
-    f("sources", List(&Struct(R(382)))).list(L::Atomic, &[]), // VolumeProjection
-    f("defaultMode", Scalar(S::Integer)),
+    f("sources", List(&Struct(R(382)))).list(L::Atomic, &[]).no_omitempty(), // VolumeProjection
+    f("defaultMode", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "QuobyteVolumeSource", false, &[
-    f("registry", Scalar(S::String)),
-    f("volume", Scalar(S::String)),
+    f("registry", Scalar(S::String)).no_omitempty(),
+    f("volume", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
     f("user", Scalar(S::String)),
     f("group", Scalar(S::String)),
     f("tenant", Scalar(S::String)),
 ]),
 t(9, "RBDPersistentVolumeSource", false, &[
-    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("image", Scalar(S::String)),
+    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
+    f("image", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
-    f("pool", Scalar(S::String)),
-    f("user", Scalar(S::String)),
-    f("keyring", Scalar(S::String)),
-    f("secretRef", Struct(R(351))), // SecretReference
+    f("pool", Scalar(S::String)).default("\"rbd\""),
+    f("user", Scalar(S::String)).default("\"admin\""),
+    f("keyring", Scalar(S::String)).default("\"/etc/ceph/keyring\""),
+    f("secretRef", Struct(R(351))).ptr(), // SecretReference
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "RBDVolumeSource", false, &[
-    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("image", Scalar(S::String)),
+    f("monitors", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
+    f("image", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
-    f("pool", Scalar(S::String)),
-    f("user", Scalar(S::String)),
-    f("keyring", Scalar(S::String)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
+    f("pool", Scalar(S::String)).default("\"rbd\""),
+    f("user", Scalar(S::String)).default("\"admin\""),
+    f("keyring", Scalar(S::String)).default("\"/etc/ceph/keyring\""),
+    f("secretRef", Struct(R(242))).ptr(), // LocalObjectReference
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "RangeAllocation", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("range", Scalar(S::String)),
-    f("data", Scalar(S::Bytes)),
+    f("range", Scalar(S::String)).no_omitempty(),
+    f("data", Scalar(S::Bytes)).no_omitempty(),
 ]),
 t(9, "ReplicationController", false, &[
     f("kind", Scalar(S::String)),
@@ -2174,8 +2174,8 @@ t(9, "ReplicationController", false, &[
     f("status", Struct(R(330))), // ReplicationControllerStatus
 ]),
 t(9, "ReplicationControllerCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -2184,16 +2184,16 @@ t(9, "ReplicationControllerList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(326)))), // ReplicationController
+    f("items", List(&Struct(R(326)))).no_omitempty(), // ReplicationController
 ]),
 t(9, "ReplicationControllerSpec", false, &[
-    f("replicas", Scalar(S::Integer)),
-    f("minReadySeconds", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).ptr().default("1"),
+    f("minReadySeconds", Scalar(S::Integer)).default("0"),
     f("selector", Map(&Scalar(S::String))).mapped(M::Atomic),
-    f("template", Struct(R(313))), // PodTemplateSpec
+    f("template", Struct(R(313))).ptr(), // PodTemplateSpec
 ]),
 t(9, "ReplicationControllerStatus", false, &[
-    f("replicas", Scalar(S::Integer)),
+    f("replicas", Scalar(S::Integer)).no_omitempty(),
     f("fullyLabeledReplicas", Scalar(S::Integer)),
     f("readyReplicas", Scalar(S::Integer)),
     f("availableReplicas", Scalar(S::Integer)),
@@ -2201,16 +2201,16 @@ t(9, "ReplicationControllerStatus", false, &[
     f("conditions", List(&Struct(R(327)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // ReplicationControllerCondition
 ]),
 t(9, "ResourceClaim", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("request", Scalar(S::String)),
 ]),
 t(9, "ResourceFieldSelector", true, &[
     f("containerName", Scalar(S::String)),
-    f("resource", Scalar(S::String)),
+    f("resource", Scalar(S::String)).no_omitempty(),
     f("divisor", Scalar(S::Quantity)),
 ]),
 t(9, "ResourceHealth", false, &[
-    f("resourceID", Scalar(S::String)),
+    f("resourceID", Scalar(S::String)).no_omitempty(),
     f("health", Scalar(S::String)),
 ]),
 t(9, "ResourceQuota", false, &[
@@ -2224,12 +2224,12 @@ t(9, "ResourceQuotaList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(334)))), // ResourceQuota
+    f("items", List(&Struct(R(334)))).no_omitempty(), // ResourceQuota
 ]),
 t(9, "ResourceQuotaSpec", false, &[
     f("hard", Map(&Scalar(S::Quantity))),
     f("scopes", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("scopeSelector", Struct(R(343))), // ScopeSelector
+    f("scopeSelector", Struct(R(343))).ptr(), // ScopeSelector
 ]),
 t(9, "ResourceQuotaStatus", false, &[
     f("hard", Map(&Scalar(S::Quantity))),
@@ -2241,7 +2241,7 @@ t(9, "ResourceRequirements", false, &[
     f("claims", List(&Struct(R(331)))).list(L::Map, &["name"]), // ResourceClaim
 ]),
 t(9, "ResourceStatus", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("resources", List(&Struct(R(333)))).list(L::Map, &["resourceID"]), // ResourceHealth
 ]),
 t(9, "SELinuxOptions", false, &[
@@ -2251,69 +2251,69 @@ t(9, "SELinuxOptions", false, &[
     f("level", Scalar(S::String)),
 ]),
 t(9, "ScaleIOPersistentVolumeSource", false, &[
-    f("gateway", Scalar(S::String)),
-    f("system", Scalar(S::String)),
-    f("secretRef", Struct(R(351))), // SecretReference
+    f("gateway", Scalar(S::String)).no_omitempty(),
+    f("system", Scalar(S::String)).no_omitempty(),
+    f("secretRef", Struct(R(351))).ptr().no_omitempty(), // SecretReference
     f("sslEnabled", Scalar(S::Boolean)),
     f("protectionDomain", Scalar(S::String)),
     f("storagePool", Scalar(S::String)),
-    f("storageMode", Scalar(S::String)),
+    f("storageMode", Scalar(S::String)).default("\"ThinProvisioned\""),
     f("volumeName", Scalar(S::String)),
-    f("fsType", Scalar(S::String)),
+    f("fsType", Scalar(S::String)).default("\"xfs\""),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "ScaleIOVolumeSource", false, &[
-    f("gateway", Scalar(S::String)),
-    f("system", Scalar(S::String)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
+    f("gateway", Scalar(S::String)).no_omitempty(),
+    f("system", Scalar(S::String)).no_omitempty(),
+    f("secretRef", Struct(R(242))).ptr().no_omitempty(), // LocalObjectReference
     f("sslEnabled", Scalar(S::Boolean)),
     f("protectionDomain", Scalar(S::String)),
     f("storagePool", Scalar(S::String)),
-    f("storageMode", Scalar(S::String)),
+    f("storageMode", Scalar(S::String)).default("\"ThinProvisioned\""),
     f("volumeName", Scalar(S::String)),
-    f("fsType", Scalar(S::String)),
+    f("fsType", Scalar(S::String)).default("\"xfs\""),
     f("readOnly", Scalar(S::Boolean)),
 ]),
 t(9, "ScopeSelector", true, &[
     f("matchExpressions", List(&Struct(R(344)))).list(L::Atomic, &[]), // ScopedResourceSelectorRequirement
 ]),
 t(9, "ScopedResourceSelectorRequirement", false, &[
-    f("scopeName", Scalar(S::String)),
-    f("operator", Scalar(S::String)),
+    f("scopeName", Scalar(S::String)).no_omitempty(),
+    f("operator", Scalar(S::String)).no_omitempty(),
     f("values", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(9, "SeccompProfile", false, &[
-    f("type", Scalar(S::String)),
-    f("localhostProfile", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("localhostProfile", Scalar(S::String)).ptr(),
 ]),
 t(9, "Secret", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("immutable", Scalar(S::Boolean)),
+    f("immutable", Scalar(S::Boolean)).ptr(),
     f("data", Map(&Scalar(S::Bytes))),
     f("stringData", Map(&Scalar(S::String))),
     f("type", Scalar(S::String)),
 ]),
 t(9, "SecretEnvSource", false, &[
-    f("name", Scalar(S::String)),
-    f("optional", Scalar(S::Boolean)),
+    f("name", Scalar(S::String)).default("\"\""),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "SecretKeySelector", true, &[
-    f("name", Scalar(S::String)),
-    f("key", Scalar(S::String)),
-    f("optional", Scalar(S::Boolean)),
+    f("name", Scalar(S::String)).default("\"\""),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "SecretList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(346)))), // Secret
+    f("items", List(&Struct(R(346)))).no_omitempty(), // Secret
 ]),
 t(9, "SecretProjection", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).default("\"\""),
     f("items", List(&Struct(R(232)))).list(L::Atomic, &[]), // KeyToPath
-    f("optional", Scalar(S::Boolean)),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "SecretReference", true, &[
     f("name", Scalar(S::String)),
@@ -2322,22 +2322,22 @@ t(9, "SecretReference", true, &[
 t(9, "SecretVolumeSource", false, &[
     f("secretName", Scalar(S::String)),
     f("items", List(&Struct(R(232)))).list(L::Atomic, &[]), // KeyToPath
-    f("defaultMode", Scalar(S::Integer)),
-    f("optional", Scalar(S::Boolean)),
+    f("defaultMode", Scalar(S::Integer)).ptr(),
+    f("optional", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "SecurityContext", false, &[
-    f("capabilities", Struct(R(163))), // Capabilities
-    f("privileged", Scalar(S::Boolean)),
-    f("seLinuxOptions", Struct(R(340))), // SELinuxOptions
-    f("windowsOptions", Struct(R(387))), // WindowsSecurityContextOptions
-    f("runAsUser", Scalar(S::Integer)),
-    f("runAsGroup", Scalar(S::Integer)),
-    f("runAsNonRoot", Scalar(S::Boolean)),
-    f("readOnlyRootFilesystem", Scalar(S::Boolean)),
-    f("allowPrivilegeEscalation", Scalar(S::Boolean)),
-    f("procMount", Scalar(S::String)),
-    f("seccompProfile", Struct(R(345))), // SeccompProfile
-    f("appArmorProfile", Struct(R(154))), // AppArmorProfile
+    f("capabilities", Struct(R(163))).ptr(), // Capabilities
+    f("privileged", Scalar(S::Boolean)).ptr(),
+    f("seLinuxOptions", Struct(R(340))).ptr(), // SELinuxOptions
+    f("windowsOptions", Struct(R(387))).ptr(), // WindowsSecurityContextOptions
+    f("runAsUser", Scalar(S::Integer)).ptr(),
+    f("runAsGroup", Scalar(S::Integer)).ptr(),
+    f("runAsNonRoot", Scalar(S::Boolean)).ptr(),
+    f("readOnlyRootFilesystem", Scalar(S::Boolean)).ptr(),
+    f("allowPrivilegeEscalation", Scalar(S::Boolean)).ptr(),
+    f("procMount", Scalar(S::String)).ptr(),
+    f("seccompProfile", Struct(R(345))).ptr(), // SeccompProfile
+    f("appArmorProfile", Struct(R(154))).ptr(), // AppArmorProfile
 ]),
 t(9, "SerializedReference", false, &[
     f("kind", Scalar(S::String)),
@@ -2357,30 +2357,30 @@ t(9, "ServiceAccount", false, &[
     f("metadata", Struct(R(590))), // ObjectMeta
     f("secrets", List(&Struct(R(271)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // ObjectReference
     f("imagePullSecrets", List(&Struct(R(242)))).list(L::Atomic, &[]), // LocalObjectReference
-    f("automountServiceAccountToken", Scalar(S::Boolean)),
+    f("automountServiceAccountToken", Scalar(S::Boolean)).ptr(),
 ]),
 t(9, "ServiceAccountList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(356)))), // ServiceAccount
+    f("items", List(&Struct(R(356)))).no_omitempty(), // ServiceAccount
 ]),
 t(9, "ServiceAccountTokenProjection", false, &[
     f("audience", Scalar(S::String)),
-    f("expirationSeconds", Scalar(S::Integer)),
-    f("path", Scalar(S::String)),
+    f("expirationSeconds", Scalar(S::Integer)).ptr(),
+    f("path", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "ServiceList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(355)))), // Service
+    f("items", List(&Struct(R(355)))).no_omitempty(), // Service
 ]),
 t(9, "ServicePort", false, &[
     f("name", Scalar(S::String)),
-    f("protocol", Scalar(S::String)),
-    f("appProtocol", Scalar(S::String)),
-    f("port", Scalar(S::Integer)),
+    f("protocol", Scalar(S::String)).default("\"TCP\""),
+    f("appProtocol", Scalar(S::String)).ptr(),
+    f("port", Scalar(S::Integer)).no_omitempty(),
     f("targetPort", Scalar(S::IntOrString)),
     f("nodePort", Scalar(S::Integer)),
 ]),
@@ -2403,259 +2403,259 @@ t(9, "ServiceSpec", false, &[
     f("externalTrafficPolicy", Scalar(S::String)),
     f("healthCheckNodePort", Scalar(S::Integer)),
     f("publishNotReadyAddresses", Scalar(S::Boolean)),
-    f("sessionAffinityConfig", Struct(R(364))), // SessionAffinityConfig
+    f("sessionAffinityConfig", Struct(R(364))).ptr(), // SessionAffinityConfig
     f("ipFamilies", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("ipFamilyPolicy", Scalar(S::String)),
-    f("allocateLoadBalancerNodePorts", Scalar(S::Boolean)),
-    f("loadBalancerClass", Scalar(S::String)),
-    f("internalTrafficPolicy", Scalar(S::String)),
-    f("trafficDistribution", Scalar(S::String)),
+    f("ipFamilyPolicy", Scalar(S::String)).ptr(),
+    f("allocateLoadBalancerNodePorts", Scalar(S::Boolean)).ptr(),
+    f("loadBalancerClass", Scalar(S::String)).ptr(),
+    f("internalTrafficPolicy", Scalar(S::String)).ptr(),
+    f("trafficDistribution", Scalar(S::String)).ptr(),
 ]),
 t(9, "ServiceStatus", false, &[
     f("loadBalancer", Struct(R(241))), // LoadBalancerStatus
     f("conditions", List(&Struct(R(573)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // Condition
 ]),
 t(9, "SessionAffinityConfig", false, &[
-    f("clientIP", Struct(R(168))), // ClientIPConfig
+    f("clientIP", Struct(R(168))).ptr(), // ClientIPConfig
 ]),
 t(9, "SleepAction", false, &[
-    f("seconds", Scalar(S::Integer)),
+    f("seconds", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(9, "StorageOSPersistentVolumeSource", false, &[
     f("volumeName", Scalar(S::String)),
     f("volumeNamespace", Scalar(S::String)),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
-    f("secretRef", Struct(R(271))), // ObjectReference
+    f("secretRef", Struct(R(271))).ptr(), // ObjectReference
 ]),
 t(9, "StorageOSVolumeSource", false, &[
     f("volumeName", Scalar(S::String)),
     f("volumeNamespace", Scalar(S::String)),
     f("fsType", Scalar(S::String)),
     f("readOnly", Scalar(S::Boolean)),
-    f("secretRef", Struct(R(242))), // LocalObjectReference
+    f("secretRef", Struct(R(242))).ptr(), // LocalObjectReference
 ]),
 t(9, "Sysctl", false, &[
-    f("name", Scalar(S::String)),
-    f("value", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("value", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "TCPSocketAction", false, &[
-    f("port", Scalar(S::IntOrString)),
+    f("port", Scalar(S::IntOrString)).no_omitempty(),
     f("host", Scalar(S::String)),
 ]),
 t(9, "Taint", false, &[
-    f("key", Scalar(S::String)),
+    f("key", Scalar(S::String)).no_omitempty(),
     f("value", Scalar(S::String)),
-    f("effect", Scalar(S::String)),
-    f("timeAdded", Scalar(S::Time)),
+    f("effect", Scalar(S::String)).no_omitempty(),
+    f("timeAdded", Scalar(S::Time)).ptr(),
 ]),
 t(9, "Toleration", false, &[
     f("key", Scalar(S::String)),
     f("operator", Scalar(S::String)),
     f("value", Scalar(S::String)),
     f("effect", Scalar(S::String)),
-    f("tolerationSeconds", Scalar(S::Integer)),
+    f("tolerationSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(9, "TopologySelectorLabelRequirement", false, &[
-    f("key", Scalar(S::String)),
-    f("values", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("values", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
 ]),
 t(9, "TopologySelectorTerm", true, &[
     f("matchLabelExpressions", List(&Struct(R(372)))).list(L::Atomic, &[]), // TopologySelectorLabelRequirement
 ]),
 t(9, "TopologySpreadConstraint", false, &[
-    f("maxSkew", Scalar(S::Integer)),
-    f("topologyKey", Scalar(S::String)),
-    f("whenUnsatisfiable", Scalar(S::String)),
-    f("labelSelector", Struct(R(584))), // LabelSelector
-    f("minDomains", Scalar(S::Integer)),
-    f("nodeAffinityPolicy", Scalar(S::String)),
-    f("nodeTaintsPolicy", Scalar(S::String)),
+    f("maxSkew", Scalar(S::Integer)).no_omitempty(),
+    f("topologyKey", Scalar(S::String)).no_omitempty(),
+    f("whenUnsatisfiable", Scalar(S::String)).no_omitempty(),
+    f("labelSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("minDomains", Scalar(S::Integer)).ptr(),
+    f("nodeAffinityPolicy", Scalar(S::String)).ptr(),
+    f("nodeTaintsPolicy", Scalar(S::String)).ptr(),
     f("matchLabelKeys", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(9, "TypedLocalObjectReference", true, &[
-    f("apiGroup", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("apiGroup", Scalar(S::String)).ptr().no_omitempty(),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "TypedObjectReference", false, &[
-    f("apiGroup", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("namespace", Scalar(S::String)),
+    f("apiGroup", Scalar(S::String)).ptr().no_omitempty(),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("namespace", Scalar(S::String)).ptr(),
 ]),
 t(9, "Volume", false, &[
-    f("name", Scalar(S::String)),
-    f("hostPath", Struct(R(228))), // HostPathVolumeSource
-    f("emptyDir", Struct(R(197))), // EmptyDirVolumeSource
-    f("gcePersistentDisk", Struct(R(219))), // GCEPersistentDiskVolumeSource
-    f("awsElasticBlockStore", Struct(R(152))), // AWSElasticBlockStoreVolumeSource
-    f("gitRepo", Struct(R(221))), // GitRepoVolumeSource
-    f("secret", Struct(R(352))), // SecretVolumeSource
-    f("nfs", Struct(R(245))), // NFSVolumeSource
-    f("iscsi", Struct(R(230))), // ISCSIVolumeSource
-    f("glusterfs", Struct(R(223))), // GlusterfsVolumeSource
-    f("persistentVolumeClaim", Struct(R(279))), // PersistentVolumeClaimVolumeSource
-    f("rbd", Struct(R(324))), // RBDVolumeSource
-    f("flexVolume", Struct(R(217))), // FlexVolumeSource
-    f("cinder", Struct(R(167))), // CinderVolumeSource
-    f("cephfs", Struct(R(165))), // CephFSVolumeSource
-    f("flocker", Struct(R(218))), // FlockerVolumeSource
-    f("downwardAPI", Struct(R(196))), // DownwardAPIVolumeSource
-    f("fc", Struct(R(214))), // FCVolumeSource
-    f("azureFile", Struct(R(159))), // AzureFileVolumeSource
-    f("configMap", Struct(R(179))), // ConfigMapVolumeSource
-    f("vsphereVolume", Struct(R(385))), // VsphereVirtualDiskVolumeSource
-    f("quobyte", Struct(R(322))), // QuobyteVolumeSource
-    f("azureDisk", Struct(R(157))), // AzureDiskVolumeSource
-    f("photonPersistentDisk", Struct(R(284))), // PhotonPersistentDiskVolumeSource
-    f("projected", Struct(R(321))), // ProjectedVolumeSource
-    f("portworxVolume", Struct(R(315))), // PortworxVolumeSource
-    f("scaleIO", Struct(R(342))), // ScaleIOVolumeSource
-    f("storageos", Struct(R(367))), // StorageOSVolumeSource
-    f("csi", Struct(R(162))), // CSIVolumeSource
-    f("ephemeral", Struct(R(208))), // EphemeralVolumeSource
-    f("image", Struct(R(231))), // ImageVolumeSource
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("hostPath", Struct(R(228))).ptr(), // HostPathVolumeSource
+    f("emptyDir", Struct(R(197))).ptr(), // EmptyDirVolumeSource
+    f("gcePersistentDisk", Struct(R(219))).ptr(), // GCEPersistentDiskVolumeSource
+    f("awsElasticBlockStore", Struct(R(152))).ptr(), // AWSElasticBlockStoreVolumeSource
+    f("gitRepo", Struct(R(221))).ptr(), // GitRepoVolumeSource
+    f("secret", Struct(R(352))).ptr(), // SecretVolumeSource
+    f("nfs", Struct(R(245))).ptr(), // NFSVolumeSource
+    f("iscsi", Struct(R(230))).ptr(), // ISCSIVolumeSource
+    f("glusterfs", Struct(R(223))).ptr(), // GlusterfsVolumeSource
+    f("persistentVolumeClaim", Struct(R(279))).ptr(), // PersistentVolumeClaimVolumeSource
+    f("rbd", Struct(R(324))).ptr(), // RBDVolumeSource
+    f("flexVolume", Struct(R(217))).ptr(), // FlexVolumeSource
+    f("cinder", Struct(R(167))).ptr(), // CinderVolumeSource
+    f("cephfs", Struct(R(165))).ptr(), // CephFSVolumeSource
+    f("flocker", Struct(R(218))).ptr(), // FlockerVolumeSource
+    f("downwardAPI", Struct(R(196))).ptr(), // DownwardAPIVolumeSource
+    f("fc", Struct(R(214))).ptr(), // FCVolumeSource
+    f("azureFile", Struct(R(159))).ptr(), // AzureFileVolumeSource
+    f("configMap", Struct(R(179))).ptr(), // ConfigMapVolumeSource
+    f("vsphereVolume", Struct(R(385))).ptr(), // VsphereVirtualDiskVolumeSource
+    f("quobyte", Struct(R(322))).ptr(), // QuobyteVolumeSource
+    f("azureDisk", Struct(R(157))).ptr(), // AzureDiskVolumeSource
+    f("photonPersistentDisk", Struct(R(284))).ptr(), // PhotonPersistentDiskVolumeSource
+    f("projected", Struct(R(321))).ptr(), // ProjectedVolumeSource
+    f("portworxVolume", Struct(R(315))).ptr(), // PortworxVolumeSource
+    f("scaleIO", Struct(R(342))).ptr(), // ScaleIOVolumeSource
+    f("storageos", Struct(R(367))).ptr(), // StorageOSVolumeSource
+    f("csi", Struct(R(162))).ptr(), // CSIVolumeSource
+    f("ephemeral", Struct(R(208))).ptr(), // EphemeralVolumeSource
+    f("image", Struct(R(231))).ptr(), // ImageVolumeSource
 ]),
 t(9, "VolumeDevice", false, &[
-    f("name", Scalar(S::String)),
-    f("devicePath", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("devicePath", Scalar(S::String)).no_omitempty(),
 ]),
 t(9, "VolumeMount", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
-    f("recursiveReadOnly", Scalar(S::String)),
-    f("mountPath", Scalar(S::String)),
+    f("recursiveReadOnly", Scalar(S::String)).ptr(),
+    f("mountPath", Scalar(S::String)).no_omitempty(),
     f("subPath", Scalar(S::String)),
-    f("mountPropagation", Scalar(S::String)),
+    f("mountPropagation", Scalar(S::String)).ptr(),
     f("subPathExpr", Scalar(S::String)),
 ]),
 t(9, "VolumeMountStatus", false, &[
-    f("name", Scalar(S::String)),
-    f("mountPath", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("mountPath", Scalar(S::String)).no_omitempty(),
     f("readOnly", Scalar(S::Boolean)),
-    f("recursiveReadOnly", Scalar(S::String)),
+    f("recursiveReadOnly", Scalar(S::String)).ptr(),
 ]),
 t(9, "VolumeNodeAffinity", false, &[
-    f("required", Struct(R(263))), // NodeSelector
+    f("required", Struct(R(263))).ptr(), // NodeSelector
 ]),
 t(9, "VolumeProjection", false, &[
-    f("secret", Struct(R(350))), // SecretProjection
-    f("downwardAPI", Struct(R(194))), // DownwardAPIProjection
-    f("configMap", Struct(R(178))), // ConfigMapProjection
-    f("serviceAccountToken", Struct(R(358))), // ServiceAccountTokenProjection
-    f("clusterTrustBundle", Struct(R(169))), // ClusterTrustBundleProjection
-    f("podCertificate", Struct(R(290))), // PodCertificateProjection
+    f("secret", Struct(R(350))).ptr(), // SecretProjection
+    f("downwardAPI", Struct(R(194))).ptr(), // DownwardAPIProjection
+    f("configMap", Struct(R(178))).ptr(), // ConfigMapProjection
+    f("serviceAccountToken", Struct(R(358))).ptr(), // ServiceAccountTokenProjection
+    f("clusterTrustBundle", Struct(R(169))).ptr(), // ClusterTrustBundleProjection
+    f("podCertificate", Struct(R(290))).ptr(), // PodCertificateProjection
 ]),
 t(9, "VolumeResourceRequirements", false, &[
     f("limits", Map(&Scalar(S::Quantity))),
     f("requests", Map(&Scalar(S::Quantity))),
 ]),
 t(9, "VolumeSource", false, &[
-    f("hostPath", Struct(R(228))), // HostPathVolumeSource
-    f("emptyDir", Struct(R(197))), // EmptyDirVolumeSource
-    f("gcePersistentDisk", Struct(R(219))), // GCEPersistentDiskVolumeSource
-    f("awsElasticBlockStore", Struct(R(152))), // AWSElasticBlockStoreVolumeSource
-    f("gitRepo", Struct(R(221))), // GitRepoVolumeSource
-    f("secret", Struct(R(352))), // SecretVolumeSource
-    f("nfs", Struct(R(245))), // NFSVolumeSource
-    f("iscsi", Struct(R(230))), // ISCSIVolumeSource
-    f("glusterfs", Struct(R(223))), // GlusterfsVolumeSource
-    f("persistentVolumeClaim", Struct(R(279))), // PersistentVolumeClaimVolumeSource
-    f("rbd", Struct(R(324))), // RBDVolumeSource
-    f("flexVolume", Struct(R(217))), // FlexVolumeSource
-    f("cinder", Struct(R(167))), // CinderVolumeSource
-    f("cephfs", Struct(R(165))), // CephFSVolumeSource
-    f("flocker", Struct(R(218))), // FlockerVolumeSource
-    f("downwardAPI", Struct(R(196))), // DownwardAPIVolumeSource
-    f("fc", Struct(R(214))), // FCVolumeSource
-    f("azureFile", Struct(R(159))), // AzureFileVolumeSource
-    f("configMap", Struct(R(179))), // ConfigMapVolumeSource
-    f("vsphereVolume", Struct(R(385))), // VsphereVirtualDiskVolumeSource
-    f("quobyte", Struct(R(322))), // QuobyteVolumeSource
-    f("azureDisk", Struct(R(157))), // AzureDiskVolumeSource
-    f("photonPersistentDisk", Struct(R(284))), // PhotonPersistentDiskVolumeSource
-    f("projected", Struct(R(321))), // ProjectedVolumeSource
-    f("portworxVolume", Struct(R(315))), // PortworxVolumeSource
-    f("scaleIO", Struct(R(342))), // ScaleIOVolumeSource
-    f("storageos", Struct(R(367))), // StorageOSVolumeSource
-    f("csi", Struct(R(162))), // CSIVolumeSource
-    f("ephemeral", Struct(R(208))), // EphemeralVolumeSource
-    f("image", Struct(R(231))), // ImageVolumeSource
+    f("hostPath", Struct(R(228))).ptr(), // HostPathVolumeSource
+    f("emptyDir", Struct(R(197))).ptr(), // EmptyDirVolumeSource
+    f("gcePersistentDisk", Struct(R(219))).ptr(), // GCEPersistentDiskVolumeSource
+    f("awsElasticBlockStore", Struct(R(152))).ptr(), // AWSElasticBlockStoreVolumeSource
+    f("gitRepo", Struct(R(221))).ptr(), // GitRepoVolumeSource
+    f("secret", Struct(R(352))).ptr(), // SecretVolumeSource
+    f("nfs", Struct(R(245))).ptr(), // NFSVolumeSource
+    f("iscsi", Struct(R(230))).ptr(), // ISCSIVolumeSource
+    f("glusterfs", Struct(R(223))).ptr(), // GlusterfsVolumeSource
+    f("persistentVolumeClaim", Struct(R(279))).ptr(), // PersistentVolumeClaimVolumeSource
+    f("rbd", Struct(R(324))).ptr(), // RBDVolumeSource
+    f("flexVolume", Struct(R(217))).ptr(), // FlexVolumeSource
+    f("cinder", Struct(R(167))).ptr(), // CinderVolumeSource
+    f("cephfs", Struct(R(165))).ptr(), // CephFSVolumeSource
+    f("flocker", Struct(R(218))).ptr(), // FlockerVolumeSource
+    f("downwardAPI", Struct(R(196))).ptr(), // DownwardAPIVolumeSource
+    f("fc", Struct(R(214))).ptr(), // FCVolumeSource
+    f("azureFile", Struct(R(159))).ptr(), // AzureFileVolumeSource
+    f("configMap", Struct(R(179))).ptr(), // ConfigMapVolumeSource
+    f("vsphereVolume", Struct(R(385))).ptr(), // VsphereVirtualDiskVolumeSource
+    f("quobyte", Struct(R(322))).ptr(), // QuobyteVolumeSource
+    f("azureDisk", Struct(R(157))).ptr(), // AzureDiskVolumeSource
+    f("photonPersistentDisk", Struct(R(284))).ptr(), // PhotonPersistentDiskVolumeSource
+    f("projected", Struct(R(321))).ptr(), // ProjectedVolumeSource
+    f("portworxVolume", Struct(R(315))).ptr(), // PortworxVolumeSource
+    f("scaleIO", Struct(R(342))).ptr(), // ScaleIOVolumeSource
+    f("storageos", Struct(R(367))).ptr(), // StorageOSVolumeSource
+    f("csi", Struct(R(162))).ptr(), // CSIVolumeSource
+    f("ephemeral", Struct(R(208))).ptr(), // EphemeralVolumeSource
+    f("image", Struct(R(231))).ptr(), // ImageVolumeSource
 ]),
 t(9, "VsphereVirtualDiskVolumeSource", false, &[
-    f("volumePath", Scalar(S::String)),
+    f("volumePath", Scalar(S::String)).no_omitempty(),
     f("fsType", Scalar(S::String)),
     f("storagePolicyName", Scalar(S::String)),
     f("storagePolicyID", Scalar(S::String)),
 ]),
 t(9, "WeightedPodAffinityTerm", false, &[
-    f("weight", Scalar(S::Integer)),
-    f("podAffinityTerm", Struct(R(287))), // PodAffinityTerm
+    f("weight", Scalar(S::Integer)).no_omitempty(),
+    f("podAffinityTerm", Struct(R(287))).no_omitempty(), // PodAffinityTerm
 ]),
 t(9, "WindowsSecurityContextOptions", false, &[
-    f("gmsaCredentialSpecName", Scalar(S::String)),
-    f("gmsaCredentialSpec", Scalar(S::String)),
-    f("runAsUserName", Scalar(S::String)),
-    f("hostProcess", Scalar(S::Boolean)),
+    f("gmsaCredentialSpecName", Scalar(S::String)).ptr(),
+    f("gmsaCredentialSpec", Scalar(S::String)).ptr(),
+    f("runAsUserName", Scalar(S::String)).ptr(),
+    f("hostProcess", Scalar(S::Boolean)).ptr(),
 ]),
 t(10, "Endpoint", false, &[
-    f("addresses", List(&Scalar(S::String))).list(L::Set, &[]),
+    f("addresses", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
     f("conditions", Struct(R(389))), // EndpointConditions
-    f("hostname", Scalar(S::String)),
-    f("targetRef", Struct(R(271))), // ObjectReference
+    f("hostname", Scalar(S::String)).ptr(),
+    f("targetRef", Struct(R(271))).ptr(), // ObjectReference
     f("deprecatedTopology", Map(&Scalar(S::String))),
-    f("nodeName", Scalar(S::String)),
-    f("zone", Scalar(S::String)),
-    f("hints", Struct(R(390))), // EndpointHints
+    f("nodeName", Scalar(S::String)).ptr(),
+    f("zone", Scalar(S::String)).ptr(),
+    f("hints", Struct(R(390))).ptr(), // EndpointHints
 ]),
 t(10, "EndpointConditions", false, &[
-    f("ready", Scalar(S::Boolean)),
-    f("serving", Scalar(S::Boolean)),
-    f("terminating", Scalar(S::Boolean)),
+    f("ready", Scalar(S::Boolean)).ptr(),
+    f("serving", Scalar(S::Boolean)).ptr(),
+    f("terminating", Scalar(S::Boolean)).ptr(),
 ]),
 t(10, "EndpointHints", false, &[
     f("forZones", List(&Struct(R(395)))).list(L::Atomic, &[]), // ForZone
     f("forNodes", List(&Struct(R(394)))).list(L::Atomic, &[]), // ForNode
 ]),
 t(10, "EndpointPort", true, &[
-    f("name", Scalar(S::String)),
-    f("protocol", Scalar(S::String)),
-    f("port", Scalar(S::Integer)),
-    f("appProtocol", Scalar(S::String)),
+    f("name", Scalar(S::String)).ptr(),
+    f("protocol", Scalar(S::String)).ptr(),
+    f("port", Scalar(S::Integer)).ptr(),
+    f("appProtocol", Scalar(S::String)).ptr(),
 ]),
 t(10, "EndpointSlice", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("addressType", Scalar(S::String)),
-    f("endpoints", List(&Struct(R(388)))).list(L::Atomic, &[]), // Endpoint
-    f("ports", List(&Struct(R(391)))).list(L::Atomic, &[]), // EndpointPort
+    f("addressType", Scalar(S::String)).no_omitempty(),
+    f("endpoints", List(&Struct(R(388)))).list(L::Atomic, &[]).no_omitempty(), // Endpoint
+    f("ports", List(&Struct(R(391)))).list(L::Atomic, &[]).no_omitempty(), // EndpointPort
 ]),
 t(10, "EndpointSliceList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(392)))), // EndpointSlice
+    f("items", List(&Struct(R(392)))).no_omitempty(), // EndpointSlice
 ]),
 t(10, "ForNode", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(10, "ForZone", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(11, "Event", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("metadata", Struct(R(590))), // ObjectMeta
-    f("eventTime", Scalar(S::MicroTime)),
-    f("series", Struct(R(398))), // EventSeries
+    f("metadata", Struct(R(590))).no_omitempty(), // ObjectMeta
+    f("eventTime", Scalar(S::MicroTime)).no_omitempty(),
+    f("series", Struct(R(398))).ptr(), // EventSeries
     f("reportingController", Scalar(S::String)),
     f("reportingInstance", Scalar(S::String)),
     f("action", Scalar(S::String)),
     f("reason", Scalar(S::String)),
     f("regarding", Struct(R(271))), // ObjectReference
-    f("related", Struct(R(271))), // ObjectReference
+    f("related", Struct(R(271))).ptr(), // ObjectReference
     f("note", Scalar(S::String)),
     f("type", Scalar(S::String)),
     f("deprecatedSource", Struct(R(212))), // EventSource
@@ -2667,18 +2667,18 @@ t(11, "EventList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(396)))), // Event
+    f("items", List(&Struct(R(396)))).no_omitempty(), // Event
 ]),
 t(11, "EventSeries", false, &[
-    f("count", Scalar(S::Integer)),
-    f("lastObservedTime", Scalar(S::MicroTime)),
+    f("count", Scalar(S::Integer)).no_omitempty(),
+    f("lastObservedTime", Scalar(S::MicroTime)).no_omitempty(),
 ]),
 t(12, "ExemptPriorityLevelConfiguration", false, &[
-    f("nominalConcurrencyShares", Scalar(S::Integer)),
-    f("lendablePercent", Scalar(S::Integer)),
+    f("nominalConcurrencyShares", Scalar(S::Integer)).ptr(),
+    f("lendablePercent", Scalar(S::Integer)).ptr(),
 ]),
 t(12, "FlowDistinguisherMethod", false, &[
-    f("type", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
 ]),
 t(12, "FlowSchema", false, &[
     f("kind", Scalar(S::String)),
@@ -2698,36 +2698,36 @@ t(12, "FlowSchemaList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(401)))), // FlowSchema
+    f("items", List(&Struct(R(401)))).no_omitempty(), // FlowSchema
 ]),
 t(12, "FlowSchemaSpec", false, &[
-    f("priorityLevelConfiguration", Struct(R(414))), // PriorityLevelConfigurationReference
-    f("matchingPrecedence", Scalar(S::Integer)),
-    f("distinguisherMethod", Struct(R(400))), // FlowDistinguisherMethod
+    f("priorityLevelConfiguration", Struct(R(414))).no_omitempty(), // PriorityLevelConfigurationReference
+    f("matchingPrecedence", Scalar(S::Integer)).no_omitempty(),
+    f("distinguisherMethod", Struct(R(400))).ptr(), // FlowDistinguisherMethod
     f("rules", List(&Struct(R(410)))).list(L::Atomic, &[]), // PolicyRulesWithSubjects
 ]),
 t(12, "FlowSchemaStatus", false, &[
     f("conditions", List(&Struct(R(402)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // FlowSchemaCondition
 ]),
 t(12, "GroupSubject", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(12, "LimitResponse", false, &[
-    f("type", Scalar(S::String)),
-    f("queuing", Struct(R(417))), // QueuingConfiguration
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("queuing", Struct(R(417))).ptr(), // QueuingConfiguration
 ]),
 t(12, "LimitedPriorityLevelConfiguration", false, &[
-    f("nominalConcurrencyShares", Scalar(S::Integer)),
+    f("nominalConcurrencyShares", Scalar(S::Integer)).ptr().no_omitempty(),
     f("limitResponse", Struct(R(407))), // LimitResponse
-    f("lendablePercent", Scalar(S::Integer)),
-    f("borrowingLimitPercent", Scalar(S::Integer)),
+    f("lendablePercent", Scalar(S::Integer)).ptr(),
+    f("borrowingLimitPercent", Scalar(S::Integer)).ptr(),
 ]),
 t(12, "NonResourcePolicyRule", false, &[
-    f("verbs", List(&Scalar(S::String))).list(L::Set, &[]),
-    f("nonResourceURLs", List(&Scalar(S::String))).list(L::Set, &[]),
+    f("verbs", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
+    f("nonResourceURLs", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
 ]),
 t(12, "PolicyRulesWithSubjects", false, &[
-    f("subjects", List(&Struct(R(420)))).list(L::Atomic, &[]), // Subject
+    f("subjects", List(&Struct(R(420)))).list(L::Atomic, &[]).no_omitempty(), // Subject
     f("resourceRules", List(&Struct(R(418)))).list(L::Atomic, &[]), // ResourcePolicyRule
     f("nonResourceRules", List(&Struct(R(409)))).list(L::Atomic, &[]), // NonResourcePolicyRule
 ]),
@@ -2749,51 +2749,51 @@ t(12, "PriorityLevelConfigurationList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(411)))), // PriorityLevelConfiguration
+    f("items", List(&Struct(R(411)))).no_omitempty(), // PriorityLevelConfiguration
 ]),
 t(12, "PriorityLevelConfigurationReference", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(12, "PriorityLevelConfigurationSpec", false, &[
-    f("type", Scalar(S::String)),
-    f("limited", Struct(R(408))), // LimitedPriorityLevelConfiguration
-    f("exempt", Struct(R(399))), // ExemptPriorityLevelConfiguration
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("limited", Struct(R(408))).ptr(), // LimitedPriorityLevelConfiguration
+    f("exempt", Struct(R(399))).ptr(), // ExemptPriorityLevelConfiguration
 ]),
 t(12, "PriorityLevelConfigurationStatus", false, &[
     f("conditions", List(&Struct(R(412)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // PriorityLevelConfigurationCondition
 ]),
 t(12, "QueuingConfiguration", false, &[
-    f("queues", Scalar(S::Integer)),
-    f("handSize", Scalar(S::Integer)),
-    f("queueLengthLimit", Scalar(S::Integer)),
+    f("queues", Scalar(S::Integer)).no_omitempty(),
+    f("handSize", Scalar(S::Integer)).no_omitempty(),
+    f("queueLengthLimit", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(12, "ResourcePolicyRule", false, &[
-    f("verbs", List(&Scalar(S::String))).list(L::Set, &[]),
-    f("apiGroups", List(&Scalar(S::String))).list(L::Set, &[]),
-    f("resources", List(&Scalar(S::String))).list(L::Set, &[]),
+    f("verbs", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
+    f("apiGroups", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
+    f("resources", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
     f("clusterScope", Scalar(S::Boolean)),
-    f("namespaces", List(&Scalar(S::String))).list(L::Set, &[]),
+    f("namespaces", List(&Scalar(S::String))).list(L::Set, &[]).no_omitempty(),
 ]),
 t(12, "ServiceAccountSubject", false, &[
-    f("namespace", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("namespace", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(12, "Subject", false, &[
-    f("kind", Scalar(S::String)),
-    f("user", Struct(R(421))), // UserSubject
-    f("group", Struct(R(406))), // GroupSubject
-    f("serviceAccount", Struct(R(419))), // ServiceAccountSubject
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("user", Struct(R(421))).ptr(), // UserSubject
+    f("group", Struct(R(406))).ptr(), // GroupSubject
+    f("serviceAccount", Struct(R(419))).ptr(), // ServiceAccountSubject
 ]),
 t(12, "UserSubject", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(13, "HTTPIngressPath", false, &[
     f("path", Scalar(S::String)),
-    f("pathType", Scalar(S::String)),
-    f("backend", Struct(R(429))), // IngressBackend
+    f("pathType", Scalar(S::String)).ptr().no_omitempty(),
+    f("backend", Struct(R(429))).no_omitempty(), // IngressBackend
 ]),
 t(13, "HTTPIngressRuleValue", false, &[
-    f("paths", List(&Struct(R(422)))).list(L::Atomic, &[]), // HTTPIngressPath
+    f("paths", List(&Struct(R(422)))).list(L::Atomic, &[]).no_omitempty(), // HTTPIngressPath
 ]),
 t(13, "IPAddress", false, &[
     f("kind", Scalar(S::String)),
@@ -2805,13 +2805,13 @@ t(13, "IPAddressList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(424)))), // IPAddress
+    f("items", List(&Struct(R(424)))).no_omitempty(), // IPAddress
 ]),
 t(13, "IPAddressSpec", false, &[
-    f("parentRef", Struct(R(451))), // ParentReference
+    f("parentRef", Struct(R(451))).ptr(), // ParentReference
 ]),
 t(13, "IPBlock", false, &[
-    f("cidr", Scalar(S::String)),
+    f("cidr", Scalar(S::String)).no_omitempty(),
     f("except", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(13, "Ingress", false, &[
@@ -2822,8 +2822,8 @@ t(13, "Ingress", false, &[
     f("status", Struct(R(442))), // IngressStatus
 ]),
 t(13, "IngressBackend", false, &[
-    f("service", Struct(R(440))), // IngressServiceBackend
-    f("resource", Struct(R(375))), // TypedLocalObjectReference
+    f("service", Struct(R(440))).ptr(), // IngressServiceBackend
+    f("resource", Struct(R(375))).ptr(), // TypedLocalObjectReference
 ]),
 t(13, "IngressClass", false, &[
     f("kind", Scalar(S::String)),
@@ -2835,24 +2835,24 @@ t(13, "IngressClassList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(430)))), // IngressClass
+    f("items", List(&Struct(R(430)))).no_omitempty(), // IngressClass
 ]),
 t(13, "IngressClassParametersReference", false, &[
-    f("apiGroup", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("scope", Scalar(S::String)),
-    f("namespace", Scalar(S::String)),
+    f("apiGroup", Scalar(S::String)).ptr(),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("scope", Scalar(S::String)).ptr().no_omitempty(),
+    f("namespace", Scalar(S::String)).ptr(),
 ]),
 t(13, "IngressClassSpec", false, &[
     f("controller", Scalar(S::String)),
-    f("parameters", Struct(R(432))), // IngressClassParametersReference
+    f("parameters", Struct(R(432))).ptr(), // IngressClassParametersReference
 ]),
 t(13, "IngressList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(428)))), // Ingress
+    f("items", List(&Struct(R(428)))).no_omitempty(), // Ingress
 ]),
 t(13, "IngressLoadBalancerIngress", false, &[
     f("ip", Scalar(S::String)),
@@ -2863,24 +2863,24 @@ t(13, "IngressLoadBalancerStatus", false, &[
     f("ingress", List(&Struct(R(435)))).list(L::Atomic, &[]), // IngressLoadBalancerIngress
 ]),
 t(13, "IngressPortStatus", false, &[
-    f("port", Scalar(S::Integer)),
-    f("protocol", Scalar(S::String)),
-    f("error", Scalar(S::String)),
+    f("port", Scalar(S::Integer)).no_omitempty(),
+    f("protocol", Scalar(S::String)).no_omitempty(),
+    f("error", Scalar(S::String)).ptr(),
 ]),
 t(13, "IngressRule", false, &[
     f("host", Scalar(S::String)),
-    f("http", Struct(R(423))), // HTTPIngressRuleValue
+    f("http", Struct(R(423))).ptr(), // HTTPIngressRuleValue
 ]),
 t(13, "IngressRuleValue", false, &[
-    f("http", Struct(R(423))), // HTTPIngressRuleValue
+    f("http", Struct(R(423))).ptr(), // HTTPIngressRuleValue
 ]),
 t(13, "IngressServiceBackend", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("port", Struct(R(452))), // ServiceBackendPort
 ]),
 t(13, "IngressSpec", false, &[
-    f("ingressClassName", Scalar(S::String)),
-    f("defaultBackend", Struct(R(429))), // IngressBackend
+    f("ingressClassName", Scalar(S::String)).ptr(),
+    f("defaultBackend", Struct(R(429))).ptr(), // IngressBackend
     f("tls", List(&Struct(R(443)))).list(L::Atomic, &[]), // IngressTLS
     f("rules", List(&Struct(R(438)))).list(L::Atomic, &[]), // IngressRule
 ]),
@@ -2909,20 +2909,20 @@ t(13, "NetworkPolicyList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(444)))), // NetworkPolicy
+    f("items", List(&Struct(R(444)))).no_omitempty(), // NetworkPolicy
 ]),
 t(13, "NetworkPolicyPeer", false, &[
-    f("podSelector", Struct(R(584))), // LabelSelector
-    f("namespaceSelector", Struct(R(584))), // LabelSelector
-    f("ipBlock", Struct(R(427))), // IPBlock
+    f("podSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("namespaceSelector", Struct(R(584))).ptr(), // LabelSelector
+    f("ipBlock", Struct(R(427))).ptr(), // IPBlock
 ]),
 t(13, "NetworkPolicyPort", false, &[
-    f("protocol", Scalar(S::String)),
-    f("port", Scalar(S::IntOrString)),
-    f("endPort", Scalar(S::Integer)),
+    f("protocol", Scalar(S::String)).ptr(),
+    f("port", Scalar(S::IntOrString)).ptr(),
+    f("endPort", Scalar(S::Integer)).ptr(),
 ]),
 t(13, "NetworkPolicySpec", false, &[
-    f("podSelector", Struct(R(584))), // LabelSelector
+    f("podSelector", Struct(R(584))).no_omitempty(), // LabelSelector
     f("ingress", List(&Struct(R(446)))).list(L::Atomic, &[]), // NetworkPolicyIngressRule
     f("egress", List(&Struct(R(445)))).list(L::Atomic, &[]), // NetworkPolicyEgressRule
     f("policyTypes", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -2948,7 +2948,7 @@ t(13, "ServiceCIDRList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(453)))), // ServiceCIDR
+    f("items", List(&Struct(R(453)))).no_omitempty(), // ServiceCIDR
 ]),
 t(13, "ServiceCIDRSpec", false, &[
     f("cidrs", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -2963,15 +2963,15 @@ t(14, "RuntimeClass", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("handler", Scalar(S::String)),
-    f("overhead", Struct(R(457))), // Overhead
-    f("scheduling", Struct(R(460))), // Scheduling
+    f("handler", Scalar(S::String)).no_omitempty(),
+    f("overhead", Struct(R(457))).ptr(), // Overhead
+    f("scheduling", Struct(R(460))).ptr(), // Scheduling
 ]),
 t(14, "RuntimeClassList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(458)))), // RuntimeClass
+    f("items", List(&Struct(R(458)))).no_omitempty(), // RuntimeClass
 ]),
 t(14, "Scheduling", false, &[
     f("nodeSelector", Map(&Scalar(S::String))).mapped(M::Atomic),
@@ -2981,7 +2981,7 @@ t(15, "Eviction", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("deleteOptions", Struct(R(575))), // DeleteOptions
+    f("deleteOptions", Struct(R(575))).ptr(), // DeleteOptions
 ]),
 t(15, "PodDisruptionBudget", false, &[
     f("kind", Scalar(S::String)),
@@ -2994,21 +2994,21 @@ t(15, "PodDisruptionBudgetList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(462)))), // PodDisruptionBudget
+    f("items", List(&Struct(R(462)))).no_omitempty(), // PodDisruptionBudget
 ]),
 t(15, "PodDisruptionBudgetSpec", false, &[
-    f("minAvailable", Scalar(S::IntOrString)),
-    f("selector", Struct(R(584))).patch(Some("replace"), None), // LabelSelector
-    f("maxUnavailable", Scalar(S::IntOrString)),
-    f("unhealthyPodEvictionPolicy", Scalar(S::String)),
+    f("minAvailable", Scalar(S::IntOrString)).ptr(),
+    f("selector", Struct(R(584))).patch(Some("replace"), None).ptr(), // LabelSelector
+    f("maxUnavailable", Scalar(S::IntOrString)).ptr(),
+    f("unhealthyPodEvictionPolicy", Scalar(S::String)).ptr(),
 ]),
 t(15, "PodDisruptionBudgetStatus", false, &[
     f("observedGeneration", Scalar(S::Integer)),
     f("disruptedPods", Map(&Scalar(S::Time))),
-    f("disruptionsAllowed", Scalar(S::Integer)),
-    f("currentHealthy", Scalar(S::Integer)),
-    f("desiredHealthy", Scalar(S::Integer)),
-    f("expectedPods", Scalar(S::Integer)),
+    f("disruptionsAllowed", Scalar(S::Integer)).no_omitempty(),
+    f("currentHealthy", Scalar(S::Integer)).no_omitempty(),
+    f("desiredHealthy", Scalar(S::Integer)).no_omitempty(),
+    f("expectedPods", Scalar(S::Integer)).no_omitempty(),
     f("conditions", List(&Struct(R(573)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // Condition
 ]),
 t(16, "AggregationRule", false, &[
@@ -3018,30 +3018,30 @@ t(16, "ClusterRole", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("rules", List(&Struct(R(471)))).list(L::Atomic, &[]), // PolicyRule
-    f("aggregationRule", Struct(R(466))), // AggregationRule
+    f("rules", List(&Struct(R(471)))).list(L::Atomic, &[]).no_omitempty(), // PolicyRule
+    f("aggregationRule", Struct(R(466))).ptr(), // AggregationRule
 ]),
 t(16, "ClusterRoleBinding", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
     f("subjects", List(&Struct(R(477)))).list(L::Atomic, &[]), // Subject
-    f("roleRef", Struct(R(476))), // RoleRef
+    f("roleRef", Struct(R(476))).no_omitempty(), // RoleRef
 ]),
 t(16, "ClusterRoleBindingList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(468)))), // ClusterRoleBinding
+    f("items", List(&Struct(R(468)))).no_omitempty(), // ClusterRoleBinding
 ]),
 t(16, "ClusterRoleList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(467)))), // ClusterRole
+    f("items", List(&Struct(R(467)))).no_omitempty(), // ClusterRole
 ]),
 t(16, "PolicyRule", false, &[
-    f("verbs", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("verbs", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
     f("apiGroups", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resources", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("resourceNames", List(&Scalar(S::String))).list(L::Atomic, &[]),
@@ -3051,199 +3051,199 @@ t(16, "Role", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("rules", List(&Struct(R(471)))).list(L::Atomic, &[]), // PolicyRule
+    f("rules", List(&Struct(R(471)))).list(L::Atomic, &[]).no_omitempty(), // PolicyRule
 ]),
 t(16, "RoleBinding", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
     f("subjects", List(&Struct(R(477)))).list(L::Atomic, &[]), // Subject
-    f("roleRef", Struct(R(476))), // RoleRef
+    f("roleRef", Struct(R(476))).no_omitempty(), // RoleRef
 ]),
 t(16, "RoleBindingList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(473)))), // RoleBinding
+    f("items", List(&Struct(R(473)))).no_omitempty(), // RoleBinding
 ]),
 t(16, "RoleList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(472)))), // Role
+    f("items", List(&Struct(R(472)))).no_omitempty(), // Role
 ]),
 t(16, "RoleRef", true, &[
-    f("apiGroup", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("apiGroup", Scalar(S::String)).no_omitempty(),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
 ]),
 t(16, "Subject", true, &[
-    f("kind", Scalar(S::String)),
+    f("kind", Scalar(S::String)).no_omitempty(),
     f("apiGroup", Scalar(S::String)),
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("namespace", Scalar(S::String)),
 ]),
 t(17, "AllocatedDeviceStatus", false, &[
-    f("driver", Scalar(S::String)),
-    f("pool", Scalar(S::String)),
-    f("device", Scalar(S::String)),
-    f("shareID", Scalar(S::String)),
-    f("conditions", List(&Struct(R(573)))).list(L::Map, &["type"]), // Condition
-    f("data", Any),
-    f("networkData", Struct(R(507))), // NetworkDeviceData
+    f("driver", Scalar(S::String)).no_omitempty(),
+    f("pool", Scalar(S::String)).no_omitempty(),
+    f("device", Scalar(S::String)).no_omitempty(),
+    f("shareID", Scalar(S::String)).ptr(),
+    f("conditions", List(&Struct(R(573)))).list(L::Map, &["type"]).no_omitempty(), // Condition
+    f("data", Any).ptr(),
+    f("networkData", Struct(R(507))).ptr(), // NetworkDeviceData
 ]),
 t(17, "AllocationResult", false, &[
     f("devices", Struct(R(488))), // DeviceAllocationResult
-    f("nodeSelector", Struct(R(263))), // NodeSelector
-    f("allocationTimestamp", Scalar(S::Time)),
+    f("nodeSelector", Struct(R(263))).ptr(), // NodeSelector
+    f("allocationTimestamp", Scalar(S::Time)).ptr(),
 ]),
 t(17, "CELDeviceSelector", false, &[
-    f("expression", Scalar(S::String)),
+    f("expression", Scalar(S::String)).no_omitempty(),
 ]),
 t(17, "CapacityRequestPolicy", false, &[
-    f("default", Scalar(S::Quantity)),
+    f("default", Scalar(S::Quantity)).ptr().no_omitempty(),
     f("validValues", List(&Scalar(S::Quantity))).list(L::Atomic, &[]),
-    f("validRange", Struct(R(482))), // CapacityRequestPolicyRange
+    f("validRange", Struct(R(482))).ptr(), // CapacityRequestPolicyRange
 ]),
 t(17, "CapacityRequestPolicyRange", false, &[
-    f("min", Scalar(S::Quantity)),
-    f("max", Scalar(S::Quantity)),
-    f("step", Scalar(S::Quantity)),
+    f("min", Scalar(S::Quantity)).ptr(),
+    f("max", Scalar(S::Quantity)).ptr(),
+    f("step", Scalar(S::Quantity)).ptr(),
 ]),
 t(17, "CapacityRequirements", false, &[
     f("requests", Map(&Scalar(S::Quantity))),
 ]),
 t(17, "Counter", false, &[
-    f("value", Scalar(S::Quantity)),
+    f("value", Scalar(S::Quantity)).no_omitempty(),
 ]),
 t(17, "CounterSet", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("counters", Map(&Struct(R(484)))), // Counter
 ]),
 t(17, "Device", false, &[
-    f("name", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
     f("attributes", Map(&Struct(R(489)))), // DeviceAttribute
     f("capacity", Map(&Struct(R(490)))), // DeviceCapacity
     f("consumesCounters", List(&Struct(R(499)))).list(L::Atomic, &[]), // DeviceCounterConsumption
-    f("nodeName", Scalar(S::String)),
-    f("nodeSelector", Struct(R(263))), // NodeSelector
-    f("allNodes", Scalar(S::Boolean)),
+    f("nodeName", Scalar(S::String)).ptr(),
+    f("nodeSelector", Struct(R(263))).ptr(), // NodeSelector
+    f("allNodes", Scalar(S::Boolean)).ptr(),
     f("taints", List(&Struct(R(504)))).list(L::Atomic, &[]), // DeviceTaint
-    f("bindsToNode", Scalar(S::Boolean)),
+    f("bindsToNode", Scalar(S::Boolean)).ptr(),
     f("bindingConditions", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("bindingFailureConditions", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("allowMultipleAllocations", Scalar(S::Boolean)),
+    f("allowMultipleAllocations", Scalar(S::Boolean)).ptr(),
 ]),
 t(17, "DeviceAllocationConfiguration", false, &[
-    f("source", Scalar(S::String)),
+    f("source", Scalar(S::String)).no_omitempty(),
     f("requests", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("opaque", Struct(R(508))), // OpaqueDeviceConfiguration
+    f("opaque", Struct(R(508))).ptr(), // OpaqueDeviceConfiguration
 ]),
 t(17, "DeviceAllocationResult", false, &[
     f("results", List(&Struct(R(501)))).list(L::Atomic, &[]), // DeviceRequestAllocationResult
     f("config", List(&Struct(R(487)))).list(L::Atomic, &[]), // DeviceAllocationConfiguration
 ]),
 t(17, "DeviceAttribute", false, &[
-    f("int", Scalar(S::Integer)),
-    f("bool", Scalar(S::Boolean)),
-    f("string", Scalar(S::String)),
-    f("version", Scalar(S::String)),
+    f("int", Scalar(S::Integer)).ptr(),
+    f("bool", Scalar(S::Boolean)).ptr(),
+    f("string", Scalar(S::String)).ptr(),
+    f("version", Scalar(S::String)).ptr(),
 ]),
 t(17, "DeviceCapacity", false, &[
-    f("value", Scalar(S::Quantity)),
-    f("requestPolicy", Struct(R(481))), // CapacityRequestPolicy
+    f("value", Scalar(S::Quantity)).no_omitempty(),
+    f("requestPolicy", Struct(R(481))).ptr(), // CapacityRequestPolicy
 ]),
 t(17, "DeviceClaim", false, &[
-    f("requests", List(&Struct(R(500)))).list(L::Atomic, &[]), // DeviceRequest
+    f("requests", List(&Struct(R(500)))).list(L::Atomic, &[]).no_omitempty(), // DeviceRequest
     f("constraints", List(&Struct(R(498)))).list(L::Atomic, &[]), // DeviceConstraint
     f("config", List(&Struct(R(492)))).list(L::Atomic, &[]), // DeviceClaimConfiguration
 ]),
 t(17, "DeviceClaimConfiguration", false, &[
     f("requests", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("opaque", Struct(R(508))), // OpaqueDeviceConfiguration
+    f("opaque", Struct(R(508))).ptr(), // OpaqueDeviceConfiguration
 ]),
 t(17, "DeviceClass", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(496))), // DeviceClassSpec
+    f("spec", Struct(R(496))).no_omitempty(), // DeviceClassSpec
 ]),
 t(17, "DeviceClassConfiguration", false, &[
-    f("opaque", Struct(R(508))), // OpaqueDeviceConfiguration
+    f("opaque", Struct(R(508))).ptr(), // OpaqueDeviceConfiguration
 ]),
 t(17, "DeviceClassList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(493)))), // DeviceClass
+    f("items", List(&Struct(R(493)))).no_omitempty(), // DeviceClass
 ]),
 t(17, "DeviceClassSpec", false, &[
     f("selectors", List(&Struct(R(502)))).list(L::Atomic, &[]), // DeviceSelector
     f("config", List(&Struct(R(494)))).list(L::Atomic, &[]), // DeviceClassConfiguration
-    f("extendedResourceName", Scalar(S::String)),
+    f("extendedResourceName", Scalar(S::String)).ptr(),
 ]),
 t(17, "DeviceConfiguration", false, &[
-    f("opaque", Struct(R(508))), // OpaqueDeviceConfiguration
+    f("opaque", Struct(R(508))).ptr(), // OpaqueDeviceConfiguration
 ]),
 t(17, "DeviceConstraint", false, &[
     f("requests", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("matchAttribute", Scalar(S::String)),
-    f("distinctAttribute", Scalar(S::String)),
+    f("matchAttribute", Scalar(S::String)).ptr(),
+    f("distinctAttribute", Scalar(S::String)).ptr(),
 ]),
 t(17, "DeviceCounterConsumption", false, &[
-    f("counterSet", Scalar(S::String)),
+    f("counterSet", Scalar(S::String)).no_omitempty(),
     f("counters", Map(&Struct(R(484)))), // Counter
 ]),
 t(17, "DeviceRequest", false, &[
-    f("name", Scalar(S::String)),
-    f("exactly", Struct(R(506))), // ExactDeviceRequest
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("exactly", Struct(R(506))).ptr(), // ExactDeviceRequest
     f("firstAvailable", List(&Struct(R(503)))).list(L::Atomic, &[]), // DeviceSubRequest
 ]),
 t(17, "DeviceRequestAllocationResult", false, &[
-    f("request", Scalar(S::String)),
-    f("driver", Scalar(S::String)),
-    f("pool", Scalar(S::String)),
-    f("device", Scalar(S::String)),
-    f("adminAccess", Scalar(S::Boolean)),
+    f("request", Scalar(S::String)).no_omitempty(),
+    f("driver", Scalar(S::String)).no_omitempty(),
+    f("pool", Scalar(S::String)).no_omitempty(),
+    f("device", Scalar(S::String)).no_omitempty(),
+    f("adminAccess", Scalar(S::Boolean)).ptr(),
     f("tolerations", List(&Struct(R(505)))).list(L::Atomic, &[]), // DeviceToleration
     f("bindingConditions", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("bindingFailureConditions", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("shareID", Scalar(S::String)),
+    f("shareID", Scalar(S::String)).ptr(),
     f("consumedCapacity", Map(&Scalar(S::Quantity))),
 ]),
 t(17, "DeviceSelector", false, &[
-    f("cel", Struct(R(480))), // CELDeviceSelector
+    f("cel", Struct(R(480))).ptr(), // CELDeviceSelector
 ]),
 t(17, "DeviceSubRequest", false, &[
-    f("name", Scalar(S::String)),
-    f("deviceClassName", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("deviceClassName", Scalar(S::String)).no_omitempty(),
     f("selectors", List(&Struct(R(502)))).list(L::Atomic, &[]), // DeviceSelector
     f("allocationMode", Scalar(S::String)),
     f("count", Scalar(S::Integer)),
     f("tolerations", List(&Struct(R(505)))).list(L::Atomic, &[]), // DeviceToleration
-    f("capacity", Struct(R(483))), // CapacityRequirements
+    f("capacity", Struct(R(483))).ptr(), // CapacityRequirements
 ]),
 t(17, "DeviceTaint", false, &[
-    f("key", Scalar(S::String)),
+    f("key", Scalar(S::String)).no_omitempty(),
     f("value", Scalar(S::String)),
-    f("effect", Scalar(S::String)),
-    f("timeAdded", Scalar(S::Time)),
+    f("effect", Scalar(S::String)).no_omitempty(),
+    f("timeAdded", Scalar(S::Time)).ptr(),
 ]),
 t(17, "DeviceToleration", false, &[
     f("key", Scalar(S::String)),
-    f("operator", Scalar(S::String)),
+    f("operator", Scalar(S::String)).default("\"Equal\""),
     f("value", Scalar(S::String)),
     f("effect", Scalar(S::String)),
-    f("tolerationSeconds", Scalar(S::Integer)),
+    f("tolerationSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(17, "ExactDeviceRequest", false, &[
-    f("deviceClassName", Scalar(S::String)),
+    f("deviceClassName", Scalar(S::String)).no_omitempty(),
     f("selectors", List(&Struct(R(502)))).list(L::Atomic, &[]), // DeviceSelector
     f("allocationMode", Scalar(S::String)),
     f("count", Scalar(S::Integer)),
-    f("adminAccess", Scalar(S::Boolean)),
+    f("adminAccess", Scalar(S::Boolean)).ptr(),
     f("tolerations", List(&Struct(R(505)))).list(L::Atomic, &[]), // DeviceToleration
-    f("capacity", Struct(R(483))), // CapacityRequirements
+    f("capacity", Struct(R(483))).ptr(), // CapacityRequirements
 ]),
 t(17, "NetworkDeviceData", false, &[
     f("interfaceName", Scalar(S::String)),
@@ -3251,33 +3251,33 @@ t(17, "NetworkDeviceData", false, &[
     f("hardwareAddress", Scalar(S::String)),
 ]),
 t(17, "OpaqueDeviceConfiguration", false, &[
-    f("driver", Scalar(S::String)),
-    f("parameters", Any),
+    f("driver", Scalar(S::String)).no_omitempty(),
+    f("parameters", Any).no_omitempty(),
 ]),
 t(17, "ResourceClaim", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(512))), // ResourceClaimSpec
+    f("spec", Struct(R(512))).no_omitempty(), // ResourceClaimSpec
     f("status", Struct(R(513))), // ResourceClaimStatus
 ]),
 t(17, "ResourceClaimConsumerReference", false, &[
     f("apiGroup", Scalar(S::String)),
-    f("resource", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("uid", Scalar(S::String)),
+    f("resource", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("uid", Scalar(S::String)).no_omitempty(),
 ]),
 t(17, "ResourceClaimList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(509)))), // ResourceClaim
+    f("items", List(&Struct(R(509)))).no_omitempty(), // ResourceClaim
 ]),
 t(17, "ResourceClaimSpec", false, &[
-    f("devices", Struct(R(491))), // DeviceClaim
+    f("devices", Struct(R(491))).no_omitempty(), // DeviceClaim
 ]),
 t(17, "ResourceClaimStatus", false, &[
-    f("allocation", Struct(R(479))), // AllocationResult
+    f("allocation", Struct(R(479))).ptr(), // AllocationResult
     f("reservedFor", List(&Struct(R(510)))).list(L::Map, &["uid"]).patch(Some("merge"), Some("uid")), // ResourceClaimConsumerReference
     f("devices", List(&Struct(R(478)))).list(L::Map, &["driver", "device", "pool", "shareID"]), // AllocatedDeviceStatus
 ]),
@@ -3285,228 +3285,228 @@ t(17, "ResourceClaimTemplate", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(516))), // ResourceClaimTemplateSpec
+    f("spec", Struct(R(516))).no_omitempty(), // ResourceClaimTemplateSpec
 ]),
 t(17, "ResourceClaimTemplateList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(514)))), // ResourceClaimTemplate
+    f("items", List(&Struct(R(514)))).no_omitempty(), // ResourceClaimTemplate
 ]),
 t(17, "ResourceClaimTemplateSpec", false, &[
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(512))), // ResourceClaimSpec
+    f("spec", Struct(R(512))).no_omitempty(), // ResourceClaimSpec
 ]),
 t(17, "ResourcePool", false, &[
-    f("name", Scalar(S::String)),
-    f("generation", Scalar(S::Integer)),
-    f("resourceSliceCount", Scalar(S::Integer)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("generation", Scalar(S::Integer)).no_omitempty(),
+    f("resourceSliceCount", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(17, "ResourceSlice", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(520))), // ResourceSliceSpec
+    f("spec", Struct(R(520))).no_omitempty(), // ResourceSliceSpec
 ]),
 t(17, "ResourceSliceList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(518)))), // ResourceSlice
+    f("items", List(&Struct(R(518)))).no_omitempty(), // ResourceSlice
 ]),
 t(17, "ResourceSliceSpec", false, &[
-    f("driver", Scalar(S::String)),
-    f("pool", Struct(R(517))), // ResourcePool
-    f("nodeName", Scalar(S::String)),
-    f("nodeSelector", Struct(R(263))), // NodeSelector
-    f("allNodes", Scalar(S::Boolean)),
-    f("devices", List(&Struct(R(486)))).list(L::Atomic, &[]), // Device
-    f("perDeviceNodeSelection", Scalar(S::Boolean)),
+    f("driver", Scalar(S::String)).no_omitempty(),
+    f("pool", Struct(R(517))).no_omitempty(), // ResourcePool
+    f("nodeName", Scalar(S::String)).ptr(),
+    f("nodeSelector", Struct(R(263))).ptr(), // NodeSelector
+    f("allNodes", Scalar(S::Boolean)).ptr(),
+    f("devices", List(&Struct(R(486)))).list(L::Atomic, &[]).no_omitempty(), // Device
+    f("perDeviceNodeSelection", Scalar(S::Boolean)).ptr(),
     f("sharedCounters", List(&Struct(R(485)))).list(L::Atomic, &[]), // CounterSet
 ]),
 t(18, "PriorityClass", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("value", Scalar(S::Integer)),
+    f("value", Scalar(S::Integer)).no_omitempty(),
     f("globalDefault", Scalar(S::Boolean)),
     f("description", Scalar(S::String)),
-    f("preemptionPolicy", Scalar(S::String)),
+    f("preemptionPolicy", Scalar(S::String)).ptr(),
 ]),
 t(18, "PriorityClassList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(521)))), // PriorityClass
+    f("items", List(&Struct(R(521)))).no_omitempty(), // PriorityClass
 ]),
 t(19, "CSIDriver", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(525))), // CSIDriverSpec
+    f("spec", Struct(R(525))).no_omitempty(), // CSIDriverSpec
 ]),
 t(19, "CSIDriverList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(523)))), // CSIDriver
+    f("items", List(&Struct(R(523)))).no_omitempty(), // CSIDriver
 ]),
 t(19, "CSIDriverSpec", false, &[
-    f("attachRequired", Scalar(S::Boolean)),
-    f("podInfoOnMount", Scalar(S::Boolean)),
+    f("attachRequired", Scalar(S::Boolean)).ptr(),
+    f("podInfoOnMount", Scalar(S::Boolean)).ptr(),
     f("volumeLifecycleModes", List(&Scalar(S::String))).list(L::Set, &[]),
-    f("storageCapacity", Scalar(S::Boolean)),
-    f("fsGroupPolicy", Scalar(S::String)),
+    f("storageCapacity", Scalar(S::Boolean)).ptr(),
+    f("fsGroupPolicy", Scalar(S::String)).ptr(),
     f("tokenRequests", List(&Struct(R(534)))).list(L::Atomic, &[]), // TokenRequest
-    f("requiresRepublish", Scalar(S::Boolean)),
-    f("seLinuxMount", Scalar(S::Boolean)),
-    f("nodeAllocatableUpdatePeriodSeconds", Scalar(S::Integer)),
+    f("requiresRepublish", Scalar(S::Boolean)).ptr(),
+    f("seLinuxMount", Scalar(S::Boolean)).ptr(),
+    f("nodeAllocatableUpdatePeriodSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(19, "CSINode", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(529))), // CSINodeSpec
+    f("spec", Struct(R(529))).no_omitempty(), // CSINodeSpec
 ]),
 t(19, "CSINodeDriver", false, &[
-    f("name", Scalar(S::String)),
-    f("nodeID", Scalar(S::String)),
-    f("topologyKeys", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("allocatable", Struct(R(543))), // VolumeNodeResources
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("nodeID", Scalar(S::String)).no_omitempty(),
+    f("topologyKeys", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
+    f("allocatable", Struct(R(543))).ptr(), // VolumeNodeResources
 ]),
 t(19, "CSINodeList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(526)))), // CSINode
+    f("items", List(&Struct(R(526)))).no_omitempty(), // CSINode
 ]),
 t(19, "CSINodeSpec", false, &[
-    f("drivers", List(&Struct(R(527)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")), // CSINodeDriver
+    f("drivers", List(&Struct(R(527)))).list(L::Map, &["name"]).patch(Some("merge"), Some("name")).no_omitempty(), // CSINodeDriver
 ]),
 t(19, "CSIStorageCapacity", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("nodeTopology", Struct(R(584))), // LabelSelector
-    f("storageClassName", Scalar(S::String)),
-    f("capacity", Scalar(S::Quantity)),
-    f("maximumVolumeSize", Scalar(S::Quantity)),
+    f("nodeTopology", Struct(R(584))).ptr(), // LabelSelector
+    f("storageClassName", Scalar(S::String)).no_omitempty(),
+    f("capacity", Scalar(S::Quantity)).ptr(),
+    f("maximumVolumeSize", Scalar(S::Quantity)).ptr(),
 ]),
 t(19, "CSIStorageCapacityList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(530)))), // CSIStorageCapacity
+    f("items", List(&Struct(R(530)))).no_omitempty(), // CSIStorageCapacity
 ]),
 t(19, "StorageClass", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("provisioner", Scalar(S::String)),
+    f("provisioner", Scalar(S::String)).no_omitempty(),
     f("parameters", Map(&Scalar(S::String))),
-    f("reclaimPolicy", Scalar(S::String)),
+    f("reclaimPolicy", Scalar(S::String)).ptr(),
     f("mountOptions", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("allowVolumeExpansion", Scalar(S::Boolean)),
-    f("volumeBindingMode", Scalar(S::String)),
+    f("allowVolumeExpansion", Scalar(S::Boolean)).ptr(),
+    f("volumeBindingMode", Scalar(S::String)).ptr(),
     f("allowedTopologies", List(&Struct(R(373)))).list(L::Atomic, &[]), // TopologySelectorTerm
 ]),
 t(19, "StorageClassList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(532)))), // StorageClass
+    f("items", List(&Struct(R(532)))).no_omitempty(), // StorageClass
 ]),
 t(19, "TokenRequest", false, &[
-    f("audience", Scalar(S::String)),
-    f("expirationSeconds", Scalar(S::Integer)),
+    f("audience", Scalar(S::String)).no_omitempty(),
+    f("expirationSeconds", Scalar(S::Integer)).ptr(),
 ]),
 t(19, "VolumeAttachment", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(538))), // VolumeAttachmentSpec
+    f("spec", Struct(R(538))).no_omitempty(), // VolumeAttachmentSpec
     f("status", Struct(R(539))), // VolumeAttachmentStatus
 ]),
 t(19, "VolumeAttachmentList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(535)))), // VolumeAttachment
+    f("items", List(&Struct(R(535)))).no_omitempty(), // VolumeAttachment
 ]),
 t(19, "VolumeAttachmentSource", false, &[
-    f("persistentVolumeName", Scalar(S::String)),
-    f("inlineVolumeSpec", Struct(R(282))), // PersistentVolumeSpec
+    f("persistentVolumeName", Scalar(S::String)).ptr(),
+    f("inlineVolumeSpec", Struct(R(282))).ptr(), // PersistentVolumeSpec
 ]),
 t(19, "VolumeAttachmentSpec", false, &[
-    f("attacher", Scalar(S::String)),
-    f("source", Struct(R(537))), // VolumeAttachmentSource
-    f("nodeName", Scalar(S::String)),
+    f("attacher", Scalar(S::String)).no_omitempty(),
+    f("source", Struct(R(537))).no_omitempty(), // VolumeAttachmentSource
+    f("nodeName", Scalar(S::String)).no_omitempty(),
 ]),
 t(19, "VolumeAttachmentStatus", false, &[
-    f("attached", Scalar(S::Boolean)),
+    f("attached", Scalar(S::Boolean)).no_omitempty(),
     f("attachmentMetadata", Map(&Scalar(S::String))),
-    f("attachError", Struct(R(542))), // VolumeError
-    f("detachError", Struct(R(542))), // VolumeError
+    f("attachError", Struct(R(542))).ptr(), // VolumeError
+    f("detachError", Struct(R(542))).ptr(), // VolumeError
 ]),
 t(19, "VolumeAttributesClass", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("driverName", Scalar(S::String)),
+    f("driverName", Scalar(S::String)).no_omitempty(),
     f("parameters", Map(&Scalar(S::String))),
 ]),
 t(19, "VolumeAttributesClassList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(540)))), // VolumeAttributesClass
+    f("items", List(&Struct(R(540)))).no_omitempty(), // VolumeAttributesClass
 ]),
 t(19, "VolumeError", false, &[
     f("time", Scalar(S::Time)),
     f("message", Scalar(S::String)),
-    f("errorCode", Scalar(S::Integer)),
+    f("errorCode", Scalar(S::Integer)).ptr(),
 ]),
 t(19, "VolumeNodeResources", false, &[
-    f("count", Scalar(S::Integer)),
+    f("count", Scalar(S::Integer)).ptr(),
 ]),
 t(20, "ConversionRequest", false, &[
-    f("uid", Scalar(S::String)),
-    f("desiredAPIVersion", Scalar(S::String)),
-    f("objects", List(&Any)).list(L::Atomic, &[]),
+    f("uid", Scalar(S::String)).no_omitempty(),
+    f("desiredAPIVersion", Scalar(S::String)).no_omitempty(),
+    f("objects", List(&Any)).list(L::Atomic, &[]).no_omitempty(),
 ]),
 t(20, "ConversionResponse", false, &[
-    f("uid", Scalar(S::String)),
-    f("convertedObjects", List(&Any)).list(L::Atomic, &[]),
-    f("result", Struct(R(599))), // Status
+    f("uid", Scalar(S::String)).no_omitempty(),
+    f("convertedObjects", List(&Any)).list(L::Atomic, &[]).no_omitempty(),
+    f("result", Struct(R(599))).no_omitempty(), // Status
 ]),
 t(20, "ConversionReview", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("request", Struct(R(544))), // ConversionRequest
-    f("response", Struct(R(545))), // ConversionResponse
+    f("request", Struct(R(544))).ptr(), // ConversionRequest
+    f("response", Struct(R(545))).ptr(), // ConversionResponse
 ]),
 t(20, "CustomResourceColumnDefinition", false, &[
-    f("name", Scalar(S::String)),
-    f("type", Scalar(S::String)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("type", Scalar(S::String)).no_omitempty(),
     f("format", Scalar(S::String)),
     f("description", Scalar(S::String)),
     f("priority", Scalar(S::Integer)),
-    f("jsonPath", Scalar(S::String)),
+    f("jsonPath", Scalar(S::String)).no_omitempty(),
 ]),
 t(20, "CustomResourceConversion", false, &[
-    f("strategy", Scalar(S::String)),
-    f("webhook", Struct(R(566))), // WebhookConversion
+    f("strategy", Scalar(S::String)).no_omitempty(),
+    f("webhook", Struct(R(566))).ptr(), // WebhookConversion
 ]),
 t(20, "CustomResourceDefinition", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(590))), // ObjectMeta
-    f("spec", Struct(R(553))), // CustomResourceDefinitionSpec
+    f("spec", Struct(R(553))).no_omitempty(), // CustomResourceDefinitionSpec
     f("status", Struct(R(554))), // CustomResourceDefinitionStatus
 ]),
 t(20, "CustomResourceDefinitionCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -3515,53 +3515,53 @@ t(20, "CustomResourceDefinitionList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(549)))), // CustomResourceDefinition
+    f("items", List(&Struct(R(549)))).no_omitempty(), // CustomResourceDefinition
 ]),
 t(20, "CustomResourceDefinitionNames", false, &[
-    f("plural", Scalar(S::String)),
+    f("plural", Scalar(S::String)).no_omitempty(),
     f("singular", Scalar(S::String)),
     f("shortNames", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("kind", Scalar(S::String)),
+    f("kind", Scalar(S::String)).no_omitempty(),
     f("listKind", Scalar(S::String)),
     f("categories", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(20, "CustomResourceDefinitionSpec", false, &[
-    f("group", Scalar(S::String)),
-    f("names", Struct(R(552))), // CustomResourceDefinitionNames
-    f("scope", Scalar(S::String)),
-    f("versions", List(&Struct(R(555)))).list(L::Atomic, &[]), // CustomResourceDefinitionVersion
-    f("conversion", Struct(R(548))), // CustomResourceConversion
+    f("group", Scalar(S::String)).no_omitempty(),
+    f("names", Struct(R(552))).no_omitempty(), // CustomResourceDefinitionNames
+    f("scope", Scalar(S::String)).no_omitempty(),
+    f("versions", List(&Struct(R(555)))).list(L::Atomic, &[]).no_omitempty(), // CustomResourceDefinitionVersion
+    f("conversion", Struct(R(548))).ptr(), // CustomResourceConversion
     f("preserveUnknownFields", Scalar(S::Boolean)),
 ]),
 t(20, "CustomResourceDefinitionStatus", false, &[
-    f("conditions", List(&Struct(R(550)))).list(L::Map, &["type"]), // CustomResourceDefinitionCondition
-    f("acceptedNames", Struct(R(552))), // CustomResourceDefinitionNames
-    f("storedVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("conditions", List(&Struct(R(550)))).list(L::Map, &["type"]).no_omitempty(), // CustomResourceDefinitionCondition
+    f("acceptedNames", Struct(R(552))).no_omitempty(), // CustomResourceDefinitionNames
+    f("storedVersions", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
 ]),
 t(20, "CustomResourceDefinitionVersion", false, &[
-    f("name", Scalar(S::String)),
-    f("served", Scalar(S::Boolean)),
-    f("storage", Scalar(S::Boolean)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("served", Scalar(S::Boolean)).no_omitempty(),
+    f("storage", Scalar(S::Boolean)).no_omitempty(),
     f("deprecated", Scalar(S::Boolean)),
-    f("deprecationWarning", Scalar(S::String)),
-    f("schema", Struct(R(559))), // CustomResourceValidation
-    f("subresources", Struct(R(558))), // CustomResourceSubresources
+    f("deprecationWarning", Scalar(S::String)).ptr(),
+    f("schema", Struct(R(559))).ptr(), // CustomResourceValidation
+    f("subresources", Struct(R(558))).ptr(), // CustomResourceSubresources
     f("additionalPrinterColumns", List(&Struct(R(547)))).list(L::Atomic, &[]), // CustomResourceColumnDefinition
     f("selectableFields", List(&Struct(R(562)))).list(L::Atomic, &[]), // SelectableField
 ]),
 t(20, "CustomResourceSubresourceScale", false, &[
-    f("specReplicasPath", Scalar(S::String)),
-    f("statusReplicasPath", Scalar(S::String)),
-    f("labelSelectorPath", Scalar(S::String)),
+    f("specReplicasPath", Scalar(S::String)).no_omitempty(),
+    f("statusReplicasPath", Scalar(S::String)).no_omitempty(),
+    f("labelSelectorPath", Scalar(S::String)).ptr(),
 ]),
 t(20, "CustomResourceSubresourceStatus", false, &[
 ]),
 t(20, "CustomResourceSubresources", false, &[
-    f("status", Struct(R(557))), // CustomResourceSubresourceStatus
-    f("scale", Struct(R(556))), // CustomResourceSubresourceScale
+    f("status", Struct(R(557))).ptr(), // CustomResourceSubresourceStatus
+    f("scale", Struct(R(556))).ptr(), // CustomResourceSubresourceScale
 ]),
 t(20, "CustomResourceValidation", false, &[
-    f("openAPIV3Schema", Struct(R(561))), // JSONSchemaProps
+    f("openAPIV3Schema", Struct(R(561))).ptr(), // JSONSchemaProps
 ]),
 t(20, "ExternalDocumentation", false, &[
     f("description", Scalar(S::String)),
@@ -3570,96 +3570,96 @@ t(20, "ExternalDocumentation", false, &[
 t(20, "JSONSchemaProps", false, &[
     f("id", Scalar(S::String)),
     f("$schema", Scalar(S::String)),
-    f("$ref", Scalar(S::String)),
+    f("$ref", Scalar(S::String)).ptr(),
     f("description", Scalar(S::String)),
     f("type", Scalar(S::String)),
     f("format", Scalar(S::String)),
     f("title", Scalar(S::String)),
-    f("default", Any),
-    f("maximum", Scalar(S::Number)),
+    f("default", Any).ptr(),
+    f("maximum", Scalar(S::Number)).ptr(),
     f("exclusiveMaximum", Scalar(S::Boolean)),
-    f("minimum", Scalar(S::Number)),
+    f("minimum", Scalar(S::Number)).ptr(),
     f("exclusiveMinimum", Scalar(S::Boolean)),
-    f("maxLength", Scalar(S::Integer)),
-    f("minLength", Scalar(S::Integer)),
+    f("maxLength", Scalar(S::Integer)).ptr(),
+    f("minLength", Scalar(S::Integer)).ptr(),
     f("pattern", Scalar(S::String)),
-    f("maxItems", Scalar(S::Integer)),
-    f("minItems", Scalar(S::Integer)),
+    f("maxItems", Scalar(S::Integer)).ptr(),
+    f("minItems", Scalar(S::Integer)).ptr(),
     f("uniqueItems", Scalar(S::Boolean)),
-    f("multipleOf", Scalar(S::Number)),
+    f("multipleOf", Scalar(S::Number)).ptr(),
     f("enum", List(&Any)).list(L::Atomic, &[]),
-    f("maxProperties", Scalar(S::Integer)),
-    f("minProperties", Scalar(S::Integer)),
+    f("maxProperties", Scalar(S::Integer)).ptr(),
+    f("minProperties", Scalar(S::Integer)).ptr(),
     f("required", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("items", Any),
+    f("items", Any).ptr(),
     f("allOf", List(&Struct(R(561)))).list(L::Atomic, &[]), // JSONSchemaProps
     f("oneOf", List(&Struct(R(561)))).list(L::Atomic, &[]), // JSONSchemaProps
     f("anyOf", List(&Struct(R(561)))).list(L::Atomic, &[]), // JSONSchemaProps
-    f("not", Struct(R(561))), // JSONSchemaProps
+    f("not", Struct(R(561))).ptr(), // JSONSchemaProps
     f("properties", Map(&Struct(R(561)))), // JSONSchemaProps
-    f("additionalProperties", Any),
+    f("additionalProperties", Any).ptr(),
     f("patternProperties", Map(&Struct(R(561)))), // JSONSchemaProps
     f("dependencies", Map(&Any)),
-    f("additionalItems", Any),
+    f("additionalItems", Any).ptr(),
     f("definitions", Map(&Struct(R(561)))), // JSONSchemaProps
-    f("externalDocs", Struct(R(560))), // ExternalDocumentation
-    f("example", Any),
+    f("externalDocs", Struct(R(560))).ptr(), // ExternalDocumentation
+    f("example", Any).ptr(),
     f("nullable", Scalar(S::Boolean)),
-    f("x-kubernetes-preserve-unknown-fields", Scalar(S::Boolean)),
+    f("x-kubernetes-preserve-unknown-fields", Scalar(S::Boolean)).ptr(),
     f("x-kubernetes-embedded-resource", Scalar(S::Boolean)),
     f("x-kubernetes-int-or-string", Scalar(S::Boolean)),
     f("x-kubernetes-list-map-keys", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("x-kubernetes-list-type", Scalar(S::String)),
-    f("x-kubernetes-map-type", Scalar(S::String)),
+    f("x-kubernetes-list-type", Scalar(S::String)).ptr(),
+    f("x-kubernetes-map-type", Scalar(S::String)).ptr(),
     f("x-kubernetes-validations", List(&Struct(R(564)))).list(L::Map, &["rule"]).patch(Some("merge"), Some("rule")), // ValidationRule
 ]),
 t(20, "SelectableField", false, &[
-    f("jsonPath", Scalar(S::String)),
+    f("jsonPath", Scalar(S::String)).no_omitempty(),
 ]),
 t(20, "ServiceReference", false, &[
-    f("namespace", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("path", Scalar(S::String)),
-    f("port", Scalar(S::Integer)),
+    f("namespace", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("path", Scalar(S::String)).ptr(),
+    f("port", Scalar(S::Integer)).ptr(),
 ]),
 t(20, "ValidationRule", false, &[
-    f("rule", Scalar(S::String)),
+    f("rule", Scalar(S::String)).no_omitempty(),
     f("message", Scalar(S::String)),
     f("messageExpression", Scalar(S::String)),
-    f("reason", Scalar(S::String)),
+    f("reason", Scalar(S::String)).ptr(),
     f("fieldPath", Scalar(S::String)),
-    f("optionalOldSelf", Scalar(S::Boolean)),
+    f("optionalOldSelf", Scalar(S::Boolean)).ptr(),
 ]),
 t(20, "WebhookClientConfig", false, &[
-    f("url", Scalar(S::String)),
-    f("service", Struct(R(563))), // ServiceReference
+    f("url", Scalar(S::String)).ptr(),
+    f("service", Struct(R(563))).ptr(), // ServiceReference
     f("caBundle", Scalar(S::Bytes)),
 ]),
 t(20, "WebhookConversion", false, &[
-    f("clientConfig", Struct(R(565))), // WebhookClientConfig
-    f("conversionReviewVersions", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("clientConfig", Struct(R(565))).ptr(), // WebhookClientConfig
+    f("conversionReviewVersions", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
 ]),
 t(21, "APIGroup", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("versions", List(&Struct(R(581)))).list(L::Atomic, &[]), // GroupVersionForDiscovery
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("versions", List(&Struct(R(581)))).list(L::Atomic, &[]).no_omitempty(), // GroupVersionForDiscovery
     f("preferredVersion", Struct(R(581))), // GroupVersionForDiscovery
     f("serverAddressByClientCIDRs", List(&Struct(R(598)))).list(L::Atomic, &[]), // ServerAddressByClientCIDR
 ]),
 t(21, "APIGroupList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("groups", List(&Struct(R(567)))).list(L::Atomic, &[]), // APIGroup
+    f("groups", List(&Struct(R(567)))).list(L::Atomic, &[]).no_omitempty(), // APIGroup
 ]),
 t(21, "APIResource", false, &[
-    f("name", Scalar(S::String)),
-    f("singularName", Scalar(S::String)),
-    f("namespaced", Scalar(S::Boolean)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("singularName", Scalar(S::String)).no_omitempty(),
+    f("namespaced", Scalar(S::Boolean)).no_omitempty(),
     f("group", Scalar(S::String)),
     f("version", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
-    f("verbs", List(&Scalar(S::String))),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("verbs", List(&Scalar(S::String))).no_omitempty(),
     f("shortNames", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("categories", List(&Scalar(S::String))).list(L::Atomic, &[]),
     f("storageVersionHash", Scalar(S::String)),
@@ -3667,29 +3667,29 @@ t(21, "APIResource", false, &[
 t(21, "APIResourceList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("groupVersion", Scalar(S::String)),
-    f("resources", List(&Struct(R(569)))).list(L::Atomic, &[]), // APIResource
+    f("groupVersion", Scalar(S::String)).no_omitempty(),
+    f("resources", List(&Struct(R(569)))).list(L::Atomic, &[]).no_omitempty(), // APIResource
 ]),
 t(21, "APIVersions", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("versions", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("serverAddressByClientCIDRs", List(&Struct(R(598)))).list(L::Atomic, &[]), // ServerAddressByClientCIDR
+    f("versions", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
+    f("serverAddressByClientCIDRs", List(&Struct(R(598)))).list(L::Atomic, &[]).no_omitempty(), // ServerAddressByClientCIDR
 ]),
 t(21, "ApplyOptions", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("dryRun", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("force", Scalar(S::Boolean)),
-    f("fieldManager", Scalar(S::String)),
+    f("force", Scalar(S::Boolean)).no_omitempty(),
+    f("fieldManager", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "Condition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("observedGeneration", Scalar(S::Integer)),
-    f("lastTransitionTime", Scalar(S::Time)),
-    f("reason", Scalar(S::String)),
-    f("message", Scalar(S::String)),
+    f("lastTransitionTime", Scalar(S::Time)).no_omitempty(),
+    f("reason", Scalar(S::String)).no_omitempty(),
+    f("message", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "CreateOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -3701,16 +3701,16 @@ t(21, "CreateOptions", false, &[
 t(21, "DeleteOptions", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("gracePeriodSeconds", Scalar(S::Integer)),
-    f("preconditions", Struct(R(596))), // Preconditions
-    f("orphanDependents", Scalar(S::Boolean)),
-    f("propagationPolicy", Scalar(S::String)),
+    f("gracePeriodSeconds", Scalar(S::Integer)).ptr(),
+    f("preconditions", Struct(R(596))).ptr(), // Preconditions
+    f("orphanDependents", Scalar(S::Boolean)).ptr(),
+    f("propagationPolicy", Scalar(S::String)).ptr(),
     f("dryRun", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("ignoreStoreReadErrorWithClusterBreakingPotential", Scalar(S::Boolean)),
+    f("ignoreStoreReadErrorWithClusterBreakingPotential", Scalar(S::Boolean)).ptr(),
 ]),
 t(21, "FieldSelectorRequirement", false, &[
-    f("key", Scalar(S::String)),
-    f("operator", Scalar(S::String)),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("operator", Scalar(S::String)).no_omitempty(),
     f("values", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(21, "GetOptions", false, &[
@@ -3719,51 +3719,51 @@ t(21, "GetOptions", false, &[
     f("resourceVersion", Scalar(S::String)),
 ]),
 t(21, "GroupKind", false, &[
-    f("group", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
+    f("group", Scalar(S::String)).no_omitempty(),
+    f("kind", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "GroupResource", false, &[
-    f("group", Scalar(S::String)),
-    f("resource", Scalar(S::String)),
+    f("group", Scalar(S::String)).no_omitempty(),
+    f("resource", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "GroupVersion", false, &[
-    f("group", Scalar(S::String)),
-    f("version", Scalar(S::String)),
+    f("group", Scalar(S::String)).no_omitempty(),
+    f("version", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "GroupVersionForDiscovery", false, &[
-    f("groupVersion", Scalar(S::String)),
-    f("version", Scalar(S::String)),
+    f("groupVersion", Scalar(S::String)).no_omitempty(),
+    f("version", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "GroupVersionKind", false, &[
-    f("group", Scalar(S::String)),
-    f("version", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
+    f("group", Scalar(S::String)).no_omitempty(),
+    f("version", Scalar(S::String)).no_omitempty(),
+    f("kind", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "GroupVersionResource", false, &[
-    f("group", Scalar(S::String)),
-    f("version", Scalar(S::String)),
-    f("resource", Scalar(S::String)),
+    f("group", Scalar(S::String)).no_omitempty(),
+    f("version", Scalar(S::String)).no_omitempty(),
+    f("resource", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "LabelSelector", true, &[
     f("matchLabels", Map(&Scalar(S::String))),
     f("matchExpressions", List(&Struct(R(585)))).list(L::Atomic, &[]), // LabelSelectorRequirement
 ]),
 t(21, "LabelSelectorRequirement", false, &[
-    f("key", Scalar(S::String)),
-    f("operator", Scalar(S::String)),
+    f("key", Scalar(S::String)).no_omitempty(),
+    f("operator", Scalar(S::String)).no_omitempty(),
     f("values", List(&Scalar(S::String))).list(L::Atomic, &[]),
 ]),
 t(21, "List", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Any)),
+    f("items", List(&Any)).no_omitempty(),
 ]),
 t(21, "ListMeta", false, &[
     f("selfLink", Scalar(S::String)),
     f("resourceVersion", Scalar(S::String)),
     f("continue", Scalar(S::String)),
-    f("remainingItemCount", Scalar(S::Integer)),
+    f("remainingItemCount", Scalar(S::Integer)).ptr(),
 ]),
 t(21, "ListOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -3774,18 +3774,18 @@ t(21, "ListOptions", false, &[
     f("allowWatchBookmarks", Scalar(S::Boolean)),
     f("resourceVersion", Scalar(S::String)),
     f("resourceVersionMatch", Scalar(S::String)),
-    f("timeoutSeconds", Scalar(S::Integer)),
+    f("timeoutSeconds", Scalar(S::Integer)).ptr(),
     f("limit", Scalar(S::Integer)),
     f("continue", Scalar(S::String)),
-    f("sendInitialEvents", Scalar(S::Boolean)),
+    f("sendInitialEvents", Scalar(S::Boolean)).ptr(),
 ]),
 t(21, "ManagedFieldsEntry", false, &[
     f("manager", Scalar(S::String)),
     f("operation", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
-    f("time", Scalar(S::Time)),
+    f("time", Scalar(S::Time)).ptr(),
     f("fieldsType", Scalar(S::String)),
-    f("fieldsV1", Any),
+    f("fieldsV1", Any).ptr(),
     f("subresource", Scalar(S::String)),
 ]),
 t(21, "ObjectMeta", false, &[
@@ -3797,8 +3797,8 @@ t(21, "ObjectMeta", false, &[
     f("resourceVersion", Scalar(S::String)),
     f("generation", Scalar(S::Integer)),
     f("creationTimestamp", Scalar(S::Time)),
-    f("deletionTimestamp", Scalar(S::Time)),
-    f("deletionGracePeriodSeconds", Scalar(S::Integer)),
+    f("deletionTimestamp", Scalar(S::Time)).ptr(),
+    f("deletionGracePeriodSeconds", Scalar(S::Integer)).ptr(),
     f("labels", Map(&Scalar(S::String))),
     f("annotations", Map(&Scalar(S::String))),
     f("ownerReferences", List(&Struct(R(591)))).list(L::Map, &["uid"]).patch(Some("merge"), Some("uid")), // OwnerReference
@@ -3806,12 +3806,12 @@ t(21, "ObjectMeta", false, &[
     f("managedFields", List(&Struct(R(589)))).list(L::Atomic, &[]), // ManagedFieldsEntry
 ]),
 t(21, "OwnerReference", true, &[
-    f("apiVersion", Scalar(S::String)),
-    f("kind", Scalar(S::String)),
-    f("name", Scalar(S::String)),
-    f("uid", Scalar(S::String)),
-    f("controller", Scalar(S::Boolean)),
-    f("blockOwnerDeletion", Scalar(S::Boolean)),
+    f("apiVersion", Scalar(S::String)).no_omitempty(),
+    f("kind", Scalar(S::String)).no_omitempty(),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("uid", Scalar(S::String)).no_omitempty(),
+    f("controller", Scalar(S::Boolean)).ptr(),
+    f("blockOwnerDeletion", Scalar(S::Boolean)).ptr(),
 ]),
 t(21, "PartialObjectMetadata", false, &[
     f("kind", Scalar(S::String)),
@@ -3822,7 +3822,7 @@ t(21, "PartialObjectMetadataList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(592)))), // PartialObjectMetadata
+    f("items", List(&Struct(R(592)))).no_omitempty(), // PartialObjectMetadata
 ]),
 t(21, "Patch", false, &[
 ]),
@@ -3830,20 +3830,20 @@ t(21, "PatchOptions", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("dryRun", List(&Scalar(S::String))).list(L::Atomic, &[]),
-    f("force", Scalar(S::Boolean)),
+    f("force", Scalar(S::Boolean)).ptr(),
     f("fieldManager", Scalar(S::String)),
     f("fieldValidation", Scalar(S::String)),
 ]),
 t(21, "Preconditions", false, &[
-    f("uid", Scalar(S::String)),
-    f("resourceVersion", Scalar(S::String)),
+    f("uid", Scalar(S::String)).ptr(),
+    f("resourceVersion", Scalar(S::String)).ptr(),
 ]),
 t(21, "RootPaths", false, &[
-    f("paths", List(&Scalar(S::String))).list(L::Atomic, &[]),
+    f("paths", List(&Scalar(S::String))).list(L::Atomic, &[]).no_omitempty(),
 ]),
 t(21, "ServerAddressByClientCIDR", false, &[
-    f("clientCIDR", Scalar(S::String)),
-    f("serverAddress", Scalar(S::String)),
+    f("clientCIDR", Scalar(S::String)).no_omitempty(),
+    f("serverAddress", Scalar(S::String)).no_omitempty(),
 ]),
 t(21, "Status", false, &[
     f("kind", Scalar(S::String)),
@@ -3852,7 +3852,7 @@ t(21, "Status", false, &[
     f("status", Scalar(S::String)),
     f("message", Scalar(S::String)),
     f("reason", Scalar(S::String)),
-    f("details", Struct(R(601))).list(L::Atomic, &[]), // StatusDetails
+    f("details", Struct(R(601))).list(L::Atomic, &[]).ptr(), // StatusDetails
     f("code", Scalar(S::Integer)),
 ]),
 t(21, "StatusCause", false, &[
@@ -3872,15 +3872,15 @@ t(21, "Table", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("columnDefinitions", List(&Struct(R(603)))).list(L::Atomic, &[]), // TableColumnDefinition
-    f("rows", List(&Struct(R(605)))).list(L::Atomic, &[]), // TableRow
+    f("columnDefinitions", List(&Struct(R(603)))).list(L::Atomic, &[]).no_omitempty(), // TableColumnDefinition
+    f("rows", List(&Struct(R(605)))).list(L::Atomic, &[]).no_omitempty(), // TableRow
 ]),
 t(21, "TableColumnDefinition", false, &[
-    f("name", Scalar(S::String)),
-    f("type", Scalar(S::String)),
-    f("format", Scalar(S::String)),
-    f("description", Scalar(S::String)),
-    f("priority", Scalar(S::Integer)),
+    f("name", Scalar(S::String)).no_omitempty(),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("format", Scalar(S::String)).no_omitempty(),
+    f("description", Scalar(S::String)).no_omitempty(),
+    f("priority", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(21, "TableOptions", false, &[
     f("kind", Scalar(S::String)),
@@ -3888,19 +3888,19 @@ t(21, "TableOptions", false, &[
     f("includeObject", Scalar(S::String)),
 ]),
 t(21, "TableRow", false, &[
-    f("cells", List(&Any)).list(L::Atomic, &[]),
+    f("cells", List(&Any)).list(L::Atomic, &[]).no_omitempty(),
     f("conditions", List(&Struct(R(606)))).list(L::Atomic, &[]), // TableRowCondition
     f("object", Any),
 ]),
 t(21, "TableRowCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
 ]),
 t(21, "Timestamp", false, &[
-    f("seconds", Scalar(S::Integer)),
-    f("nanos", Scalar(S::Integer)),
+    f("seconds", Scalar(S::Integer)).no_omitempty(),
+    f("nanos", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(21, "TypeMeta", false, &[
     f("kind", Scalar(S::String)),
@@ -3914,8 +3914,8 @@ t(21, "UpdateOptions", false, &[
     f("fieldValidation", Scalar(S::String)),
 ]),
 t(21, "WatchEvent", false, &[
-    f("type", Scalar(S::String)),
-    f("object", Any),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("object", Any).no_omitempty(),
 ]),
 t(22, "APIService", false, &[
     f("kind", Scalar(S::String)),
@@ -3925,8 +3925,8 @@ t(22, "APIService", false, &[
     f("status", Struct(R(615))), // APIServiceStatus
 ]),
 t(22, "APIServiceCondition", false, &[
-    f("type", Scalar(S::String)),
-    f("status", Scalar(S::String)),
+    f("type", Scalar(S::String)).no_omitempty(),
+    f("status", Scalar(S::String)).no_omitempty(),
     f("lastTransitionTime", Scalar(S::Time)),
     f("reason", Scalar(S::String)),
     f("message", Scalar(S::String)),
@@ -3935,16 +3935,16 @@ t(22, "APIServiceList", false, &[
     f("kind", Scalar(S::String)),
     f("apiVersion", Scalar(S::String)),
     f("metadata", Struct(R(587))), // ListMeta
-    f("items", List(&Struct(R(611)))), // APIService
+    f("items", List(&Struct(R(611)))).no_omitempty(), // APIService
 ]),
 t(22, "APIServiceSpec", false, &[
-    f("service", Struct(R(616))), // ServiceReference
+    f("service", Struct(R(616))).ptr(), // ServiceReference
     f("group", Scalar(S::String)),
     f("version", Scalar(S::String)),
     f("insecureSkipTLSVerify", Scalar(S::Boolean)),
     f("caBundle", Scalar(S::Bytes)).list(L::Atomic, &[]),
-    f("groupPriorityMinimum", Scalar(S::Integer)),
-    f("versionPriority", Scalar(S::Integer)),
+    f("groupPriorityMinimum", Scalar(S::Integer)).no_omitempty(),
+    f("versionPriority", Scalar(S::Integer)).no_omitempty(),
 ]),
 t(22, "APIServiceStatus", false, &[
     f("conditions", List(&Struct(R(612)))).list(L::Map, &["type"]).patch(Some("merge"), Some("type")), // APIServiceCondition
@@ -3952,6 +3952,6 @@ t(22, "APIServiceStatus", false, &[
 t(22, "ServiceReference", false, &[
     f("namespace", Scalar(S::String)),
     f("name", Scalar(S::String)),
-    f("port", Scalar(S::Integer)),
+    f("port", Scalar(S::Integer)).ptr(),
 ]),
 ];

@@ -1,6 +1,7 @@
 //! API benchmark against the real binary: cached and consistent GET and CREATE latency under
 //! 100 concurrent keep-alive HTTPS clients, next to a plain axum handler served over the same
-//! TLS and HTTP stack in the same run; server-side apply of a ~200-line Deployment next to a
+//! TLS and HTTP stack in the same run; the cached GET as a user authorized by RBAC (a
+//! RoleBinding to `view`) next to the admin (`system:masters`) in the same run; server-side apply of a ~200-line Deployment next to a
 //! plain PUT of it; LIST of 10k ConfigMaps as JSON and as Table; the
 //! server's resident memory idle, before and after 10k objects.
 //!
@@ -137,15 +138,85 @@ fn deployment(name: &str, replicas: usize) -> serde_json::Value {
 }
 
 fn client_tls(files: &ClientFiles) -> Arc<rustls::ClientConfig> {
+    tls_as(files, &files.cert, &files.key)
+}
+
+/// A client certificate for `bench-viewer` (no groups but `system:authenticated`), signed by
+/// the cluster's client CA with openssl; returns its (certificate, key) files.
+fn viewer_certificate(
+    cluster: &Cluster,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ca = cluster.data_dir().join("server/tls/client-ca");
+    let (crt, key, csr) = (
+        dir.join("viewer.crt"),
+        dir.join("viewer.key"),
+        dir.join("viewer.csr"),
+    );
+    let ext = dir.join("viewer.ext");
+    std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let s = |t: &'static str| std::ffi::OsStr::new(t);
+    openssl(&[
+        s("req"),
+        s("-new"),
+        s("-newkey"),
+        s("ec"),
+        s("-pkeyopt"),
+        s("ec_paramgen_curve:prime256v1"),
+        s("-nodes"),
+        s("-keyout"),
+        key.as_os_str(),
+        s("-subj"),
+        s("/CN=bench-viewer"),
+        s("-out"),
+        csr.as_os_str(),
+    ]);
+    let (ca_crt, ca_key) = (ca.with_extension("crt"), ca.with_extension("key"));
+    openssl(&[
+        s("x509"),
+        s("-req"),
+        s("-in"),
+        csr.as_os_str(),
+        s("-CA"),
+        ca_crt.as_os_str(),
+        s("-CAkey"),
+        ca_key.as_os_str(),
+        s("-CAcreateserial"),
+        s("-days"),
+        s("1"),
+        s("-extfile"),
+        ext.as_os_str(),
+        s("-out"),
+        crt.as_os_str(),
+    ]);
+    (crt, key)
+}
+
+fn tls_as(
+    files: &ClientFiles,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(&files.ca).unwrap() {
         roots.add(ca.unwrap()).unwrap();
     }
-    let certs: Vec<_> = CertificateDer::pem_file_iter(&files.cert)
+    let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let key = PrivateKeyDer::from_pem_file(&files.key).unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -326,7 +397,39 @@ fn main() {
                 ("GET", format!("/api/v1/namespaces/bench/configmaps/{name}{rv}"), None)
             }
         };
-        let (g50, g99, grate) = load(addr, tls.clone(), "localhost", per_client, get_path("?resourceVersion=0")).await;
+        // The same cached GET as the admin (system:masters short-circuits authorization) and
+        // as a user RBAC authorizes through a RoleBinding to `view`, alternating, best of two
+        // rounds each, so that both see the same machine.
+        let (crt, key) = viewer_certificate(&cluster, dir.path());
+        let viewer_tls = tls_as(&files, &crt, &key);
+        let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "bench-viewer", "namespace": "bench"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bench-viewer"}]});
+        let (status, _) = conn
+            .call("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/bench/rolebindings", "application/json",
+                Some(Bytes::from(binding.to_string())))
+            .await;
+        assert_eq!(status, 201);
+        let mut viewer = Conn::open(addr, viewer_tls.clone(), "localhost").await;
+        let probe = "/api/v1/namespaces/bench/configmaps/cm-000-00000?resourceVersion=0";
+        while viewer.call("GET", probe, "application/json", None).await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut admin_rounds = Vec::new();
+        let mut rbac_rounds = Vec::new();
+        for _ in 0..2 {
+            admin_rounds.push(load(addr, tls.clone(), "localhost", per_client, get_path("?resourceVersion=0")).await);
+            rbac_rounds.push(load(addr, viewer_tls.clone(), "localhost", per_client, get_path("?resourceVersion=0")).await);
+        }
+        let best = |rounds: &[(Duration, Duration, f64)]| {
+            let p50 = rounds.iter().map(|r| r.0).min().unwrap();
+            let p99 = rounds.iter().map(|r| r.1).min().unwrap();
+            let rate = rounds.iter().map(|r| r.2).fold(0.0, f64::max);
+            (p50, p99, rate)
+        };
+        let (g50, g99, grate) = best(&admin_rounds);
+        let (r50, r99, rrate) = best(&rbac_rounds);
         let (l50, l99, lrate) = load(addr, tls.clone(), "localhost", per_client, get_path("")).await;
         let (plain_addr, plain_tls) = plain_axum(Bytes::from(sample.to_string())).await;
         let (b50, b99, brate) = load(plain_addr, plain_tls, "localhost", per_client, |_, _| {
@@ -386,6 +489,7 @@ fn main() {
         };
         row("plain axum GET (baseline)", b50, b99, brate);
         row("GET configmap, resourceVersion=0 (cache)", g50, g99, grate);
+        row("  same, as a view RoleBinding user (RBAC)", r50, r99, rrate);
         row("GET configmap, consistent", l50, l99, lrate);
         row("CREATE configmap", c50, c99, create_rate);
         row("PUT deployment (~200 lines)", p50, p99, prate);
@@ -399,6 +503,12 @@ fn main() {
             "cached GET vs plain axum: p50 {:.2}x, p99 {:.2}x (target: within 3x)",
             g50.as_secs_f64() / b50.as_secs_f64(),
             g99.as_secs_f64() / b99.as_secs_f64()
+        );
+        println!(
+            "cached GET, RBAC user vs system:masters: p50 {:.2}x, p99 {:.2}x, req/s {:.2}x (target: at most 1.10x)",
+            r50.as_secs_f64() / g50.as_secs_f64(),
+            r99.as_secs_f64() / g99.as_secs_f64(),
+            grate / rrate
         );
         println!(
             "LIST {objects} as JSON: median {}; as Table: median {}",

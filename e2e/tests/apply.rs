@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use rkube_e2e::{Client, Cluster, api_kubectls, helm, with_each_kubectl};
+use rkube_e2e::{Client, Cluster, api_kubectls, curl, helm, with_each_kubectl};
 use serde_json::Value;
 
 /// A Deployment manifest with these replicas, image and env var names.
@@ -182,6 +182,156 @@ fn kubectl_server_side_apply_reapplies_prunes_and_conflicts() {
         );
         k(&["delete", "namespace", &ns, "--wait=false"]);
     });
+}
+
+/// A server-side apply of `body` to `path` with `query`, by curl with `extra` arguments (kubectl
+/// cannot apply a Scale: it finds no resource for the kind, upstream too).
+fn apply_raw(
+    cluster: &Cluster,
+    path: &str,
+    query: &str,
+    body: &str,
+    extra: &[&str],
+) -> rkube_e2e::HttpResponse {
+    let mut args = cluster.client_files().unwrap().curl_args();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend(
+        [
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/apply-patch+yaml",
+            "--data-binary",
+            body,
+        ]
+        .map(String::from),
+    );
+    curl(&format!("{}{path}?{query}", cluster.url()), &args).unwrap()
+}
+
+#[test]
+fn server_side_apply_on_the_scale_subresource() {
+    let dir = tempfile::tempdir().unwrap();
+    with_each_kubectl(|client| {
+        let ns = client.namespace("ssa-scale");
+        let file = write(dir.path(), "d.yaml", &manifest(&ns, 1, "nginx:1.25", &[]));
+        client.ok(&["apply", "--server-side", "-f", &file]);
+        let path = format!("/apis/apps/v1/namespaces/{ns}/deployments/web/scale");
+        let scale = format!(
+            "apiVersion: autoscaling/v1\nkind: Scale\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  replicas: 4\n"
+        );
+        // kubectl's apply of the Deployment owns the replicas: a conflict until forced.
+        let r = apply_raw(client.cluster, &path, "fieldManager=scaler", &scale, &[]);
+        assert_eq!(r.status, 409, "{}", r.body);
+        let message = r.json().unwrap()["message"].as_str().unwrap().to_string();
+        assert_eq!(
+            message,
+            r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#
+        );
+        let r = apply_raw(
+            client.cluster,
+            &path,
+            "fieldManager=scaler&force=true",
+            &scale,
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let answer = r.json().unwrap();
+        assert_eq!(answer["kind"], "Scale");
+        assert_eq!(answer["spec"]["replicas"], 4);
+
+        let object = live(client, &ns);
+        assert_eq!(object["spec"]["replicas"], 4);
+        let entries = object["metadata"]["managedFields"].as_array().unwrap();
+        let scaler = entries
+            .iter()
+            .find(|e| e["manager"] == "scaler")
+            .expect("an entry for the scale's applier");
+        assert_eq!(scaler["operation"], "Apply");
+        assert_eq!(scaler["subresource"], "scale");
+        assert_eq!(scaler["apiVersion"], "apps/v1");
+        assert_eq!(
+            scaler["fieldsV1"],
+            serde_json::json!({"f:spec": {"f:replicas": {}}})
+        );
+        let kubectl = entries
+            .iter()
+            .find(|e| e["manager"] == "kubectl")
+            .expect("kubectl keeps the rest");
+        assert!(kubectl["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+
+        // The Deployment's applier now conflicts with the scale's, and a Scale of another
+        // kind is refused.
+        let out = client.run(&["apply", "--server-side", "-f", &file]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(r#"conflict with "scaler" with subresource "scale""#),
+            "{stderr}"
+        );
+        let r = apply_raw(
+            client.cluster,
+            &path,
+            "fieldManager=scaler",
+            &scale.replace("kind: Scale", "kind: Deployment"),
+            &[],
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        client.ok(&["delete", "namespace", &ns, "--wait=false"]);
+    });
+}
+
+#[test]
+fn apply_bodies_are_checked_for_duplicate_keys_only() {
+    let cluster = Cluster::start(&[]).unwrap();
+    let body = "{\n\"apiVersion\": \"v1\",\n\"kind\": \"ConfigMap\",\n\"metadata\": {\"name\": \"dup\"},\n\"data\": {\n  \"a\": \"1\",\n  \"a\": \"2\"\n}\n}";
+    let headers = tempfile::NamedTempFile::new().unwrap();
+    let dump = headers.path().display().to_string();
+    let apply = |query: &str, body: &str| {
+        let path = "/api/v1/namespaces/default/configmaps/dup";
+        apply_raw(
+            &cluster,
+            path,
+            &format!("fieldManager=t{query}"),
+            body,
+            &["--dump-header", &dump],
+        )
+    };
+    let warning = || {
+        std::fs::read_to_string(headers.path())
+            .unwrap()
+            .to_lowercase()
+    };
+    let strict = apply("&fieldValidation=Strict", body);
+    assert_eq!(strict.status, 400, "{}", strict.body);
+    assert_eq!(
+        strict.json().unwrap()["message"],
+        "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  line 7: key \"a\" already set in map"
+    );
+    // Warn (the default) and Ignore store the last value.
+    let warned = apply("", body);
+    // Upstream answers 201 to an apply that creates; rkube's patch answers 200.
+    assert!(matches!(warned.status, 200 | 201), "{}", warned.body);
+    assert_eq!(warned.json().unwrap()["data"]["a"], "2");
+    assert!(
+        warning().contains(r#"warning: 299 - "line 7: key \"a\" already set in map""#),
+        "{}",
+        warning()
+    );
+    let ignored = apply("&fieldValidation=Ignore", body);
+    assert_eq!(ignored.status, 200, "{}", ignored.body);
+    assert!(!warning().contains("warning:"), "{}", warning());
+    // Unknown fields are the apply's own error in every mode, as upstream's (500).
+    let unknown = body.replace("\"data\"", "\"bogus\"");
+    for mode in ["", "&fieldValidation=Ignore"] {
+        let r = apply(mode, &unknown);
+        assert_eq!(r.status, 500, "{}", r.body);
+        let message = r.json().unwrap()["message"].as_str().unwrap().to_string();
+        assert!(
+            message.ends_with(".bogus: field not declared in schema"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

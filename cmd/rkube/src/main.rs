@@ -66,6 +66,9 @@ struct ServerArgs {
     /// How often old revisions are compacted (Go duration, e.g. 5m; 0 disables).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     compaction_interval: Duration,
+    /// Static bearer tokens for the API: a CSV file of token,user,uid,"group1,group2".
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
 }
 
 fn parse_endpoint(text: &str) -> Result<DatastoreEndpoint, config::ConfigError> {
@@ -94,6 +97,7 @@ impl ServerArgs {
             write_kubeconfig: self.write_kubeconfig,
             disable_agent: self.disable_agent,
             compaction_interval: self.compaction_interval,
+            token_auth_file: self.token_auth_file,
             ..Config::new(self.data_dir, node_name)
         })
     }

@@ -8,14 +8,18 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
+use rkube_admission::Operation;
 use rkube_api::resources::{Resource, Subresource};
 use rkube_api::status::ApiError;
 use rkube_registry::Rest;
-use rkube_registry::rest::{ConnectOptions, Connected, Deleted, FieldValidation, PatchType, Scope};
+use rkube_registry::rest::{
+    AdmissionHooks, ConnectOptions, Connected, Deleted, FieldValidation, PatchType, Scope,
+};
 use rkube_storage::{Object, ObjectList};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
+use crate::admit::Admission;
 use crate::as_table::{self, Include, ListMeta};
 use crate::negotiate::{self, Accept, Encoding, Output, Transform};
 use crate::openapi;
@@ -64,6 +68,8 @@ pub(crate) struct Target {
     pub scope: Scope,
     /// The query string.
     pub query: Query,
+    /// The request's admission (writes), when the server runs a chain.
+    pub admission: Option<Admission>,
 }
 
 impl Target {
@@ -79,6 +85,22 @@ impl Target {
             header: headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
             protobuf: rkube_api::protobuf::has_kind(&api_version, kind),
         }
+    }
+
+    /// The registry callbacks of this request's admission as an `operation`.
+    fn admission_hooks(&self, operation: Operation, dry_run: bool) -> AdmissionHooks {
+        self.admission
+            .as_ref()
+            .map(|a| a.hooks(operation, dry_run))
+            .unwrap_or_default()
+    }
+
+    /// The warnings admission gave.
+    fn admission_warnings(&self) -> Vec<String> {
+        self.admission
+            .as_ref()
+            .map(Admission::warnings)
+            .unwrap_or_default()
     }
 
     /// Runs the request.
@@ -169,6 +191,7 @@ impl Target {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
         let mut opts = options::create_options(&self.query)?;
         opts.user_agent = user_agent(headers);
+        opts.admission = self.admission_hooks(Operation::Create, opts.dry_run);
         let (mut object, field_warnings) = self
             .decode_checked(headers, body, opts.field_validation)
             .await?;
@@ -177,7 +200,7 @@ impl Target {
             check_name(&mut object, &self.info.name, &self.info.namespace)?;
         }
         let answer = self.rest.create(&self.scope, object, &opts).await?;
-        let warnings = [field_warnings, answer.warnings].concat();
+        let warnings = [field_warnings, answer.warnings, self.admission_warnings()].concat();
         self.object_response(StatusCode::CREATED, output, &answer.value, &warnings)
     }
 
@@ -185,6 +208,7 @@ impl Target {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
         let mut opts = options::update_options(&self.query)?;
         opts.user_agent = user_agent(headers);
+        opts.admission = self.admission_hooks(Operation::Update, opts.dry_run);
         let (mut object, field_warnings) = self
             .decode_checked(headers, body, opts.field_validation)
             .await?;
@@ -199,7 +223,12 @@ impl Target {
         } else {
             StatusCode::OK
         };
-        let warnings = [field_warnings, answer.warnings.clone()].concat();
+        let warnings = [
+            field_warnings,
+            answer.warnings.clone(),
+            self.admission_warnings(),
+        ]
+        .concat();
         self.object_response(code, output, object, &warnings)
     }
 
@@ -212,6 +241,7 @@ impl Target {
         };
         let mut opts = options::patch_options(&self.query, patch_type)?;
         opts.user_agent = user_agent(headers);
+        opts.admission = self.admission_hooks(Operation::Update, opts.dry_run);
         let patch = read_body(body).await?;
         opts.field_check = openapi::patched_object_check(self.body_gvk());
         if matches!(patch_type, PatchType::Merge | PatchType::StrategicMerge) {
@@ -221,13 +251,15 @@ impl Target {
             .rest
             .patch(&self.scope, &self.info.name, patch_type, &patch, &opts)
             .await?;
-        self.object_response(StatusCode::OK, output, &answer.value, &answer.warnings)
+        let warnings = [answer.warnings, self.admission_warnings()].concat();
+        self.object_response(StatusCode::OK, output, &answer.value, &warnings)
     }
 
     async fn delete(self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let output = negotiate::negotiate_output(self.accept(headers), false, false)?;
         let body = self.delete_body(headers, body).await?;
-        let (opts, orphan) = options::delete_options(&self.query, body)?;
+        let (mut opts, orphan) = options::delete_options(&self.query, body)?;
+        opts.admission = self.admission_hooks(Operation::Delete, opts.dry_run);
         let answer = self
             .rest
             .delete(&self.scope, &self.info.name, &opts)
@@ -262,7 +294,8 @@ impl Target {
     async fn delete_collection(self, headers: &HeaderMap, body: Body) -> Result<Response> {
         let output = negotiate::negotiate_output(self.accept(headers), false, true)?;
         let body = self.delete_body(headers, body).await?;
-        let (delete, _) = options::delete_options(&self.query, body)?;
+        let (mut delete, _) = options::delete_options(&self.query, body)?;
+        delete.admission = self.admission_hooks(Operation::Delete, delete.dry_run);
         let list = options::list_options(&self.query, false, None)?;
         let deleted = self
             .rest
@@ -281,7 +314,7 @@ impl Target {
     }
 
     /// The group, version and kind of the endpoint's bodies.
-    fn body_gvk(&self) -> (&'static str, &'static str, &'static str) {
+    pub(crate) fn body_gvk(&self) -> (&'static str, &'static str, &'static str) {
         let (group, version) = self
             .sub
             .and_then(|s| s.kind_group_version)

@@ -12,6 +12,12 @@
 //! built from each event's shared bytes (`watch`). Every failure leaves as an upstream `Status`
 //! (`response`).
 //!
+//! The review resources (TokenReview, SelfSubjectReview, the access reviews) are answered by
+//! `review` for the caller the server's gate found, through the same create path.
+//!
+//! Writes pass admission (`admit`): the handler hands the registry the chain's mutating and
+//! validating callbacks, built from the request and the caller found in its extensions.
+//!
 //! - [`openapi`]: the OpenAPI v2 and v3 documents (`/openapi/v2`, `/openapi/v3/...`) built from
 //!   k8s-openapi's schemas and the resource table, and the schema-driven `fieldValidation` of
 //!   write bodies (unknown and duplicate fields).
@@ -19,6 +25,7 @@
 //!   as `meta.k8s.io/v1` Table column definitions and row cells; `as_table` builds the Table
 //!   objects around them.
 
+mod admit;
 mod as_table;
 mod discovery;
 mod handlers;
@@ -27,8 +34,10 @@ pub mod openapi;
 mod options;
 pub mod request_info;
 mod response;
+mod review;
 mod router;
 pub mod table;
 mod watch;
 
+pub use review::reviews_layer;
 pub use router::{Resolver, router};

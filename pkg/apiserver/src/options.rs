@@ -163,6 +163,7 @@ pub(crate) fn create_options(q: &Query) -> Result<CreateOptions, Failure> {
         field_manager,
         field_validation,
         user_agent: None,
+        admission: Default::default(),
     })
 }
 
@@ -178,6 +179,7 @@ pub(crate) fn update_options(q: &Query) -> Result<UpdateOptions, Failure> {
         field_manager,
         field_validation,
         user_agent: None,
+        admission: Default::default(),
     })
 }
 
@@ -419,6 +421,7 @@ pub(crate) fn delete_options(
             precondition_uid: pre.uid,
             precondition_resource_version: pre.resource_version,
             propagation_policy,
+            admission: Default::default(),
         },
         parsed.orphan_dependents,
     ))

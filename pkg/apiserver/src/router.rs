@@ -16,12 +16,14 @@ use rkube_registry::rest::Scope;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 
+use crate::admit::Admission;
 use crate::discovery;
 use crate::handlers::Target;
 use crate::openapi;
 use crate::options::Query;
 use crate::request_info::{RequestInfo, query_pairs};
 use crate::response::Failure;
+use crate::review::ReviewRest;
 use crate::watch::Uncompressed;
 
 /// Finds who serves a resource (and subresource); `None` when nobody does (answered 404).
@@ -70,9 +72,13 @@ async fn dispatch(State(resolver): State<Resolver>, request: Request) -> Respons
 }
 
 async fn route(resolver: &Resolver, request: Request) -> Result<Response, Failure> {
-    let (parts, body) = request.into_parts();
-    let info = RequestInfo::parse(&parts.method, parts.uri.path(), parts.uri.query())
-        .map_err(ApiError::internal)?;
+    let (mut parts, body) = request.into_parts();
+    // Parsed once per request: the server's gate leaves its parse in the extensions.
+    let info = match parts.extensions.remove::<RequestInfo>() {
+        Some(info) => info,
+        None => RequestInfo::parse(&parts.method, parts.uri.path(), parts.uri.query())
+            .map_err(ApiError::internal)?,
+    };
     if !info.is_resource_request {
         if matches!(parts.method, http::Method::GET | http::Method::HEAD)
             && let Some(answer) = discovery::serve(&info.path, &parts.headers)
@@ -86,12 +92,18 @@ async fn route(resolver: &Resolver, request: Request) -> Result<Response, Failur
         }
         return Err(not_found());
     }
-    let target = resolve(resolver, info, parts.uri.query())?;
+    let mut target = resolve(resolver, info, parts.uri.query(), &parts.extensions)?;
+    target.admission = Admission::for_request(&parts.extensions, &target);
     target.serve(parts.headers, body).await
 }
 
 /// Matches a resource request to the resource table and the registry.
-fn resolve(resolver: &Resolver, info: RequestInfo, query: Option<&str>) -> Result<Target, Failure> {
+fn resolve(
+    resolver: &Resolver,
+    info: RequestInfo,
+    query: Option<&str>,
+    extensions: &Extensions,
+) -> Result<Target, Failure> {
     let resource = resources::lookup(&info.api_group, &info.api_version, &info.resource)
         .ok_or_else(not_found)?;
     let sub = match info.subresource.as_str() {
@@ -114,7 +126,9 @@ fn resolve(resolver: &Resolver, info: RequestInfo, query: Option<&str>) -> Resul
     if !verbs.contains(&info.verb.as_str()) {
         return Err(ApiError::method_not_supported(resource.group_resource(), &info.verb).into());
     }
-    let rest = resolver(resource, sub.map(|s| s.name)).ok_or_else(not_found)?;
+    let rest = ReviewRest::for_request(resource, extensions)
+        .or_else(|| resolver(resource, sub.map(|s| s.name)))
+        .ok_or_else(not_found)?;
     let scope = Scope {
         namespace: (resource.namespaced && !info.namespace.is_empty())
             .then(|| info.namespace.clone()),
@@ -126,5 +140,6 @@ fn resolve(resolver: &Resolver, info: RequestInfo, query: Option<&str>) -> Resul
         sub,
         rest,
         scope,
+        admission: None,
     })
 }

@@ -7,10 +7,19 @@
 //! - [`ControllerManager`]: runs every controller until shutdown.
 //! - [`namespace`]: empties a namespace being deleted (every namespaced resource discovery lists
 //!   as deletable), keeps its deletion conditions, then releases its `kubernetes` finalizer.
+//! - [`certificates`]: signs approved CertificateSigningRequests of the Kubernetes signers
+//!   with the cluster's CAs.
+//! - [`clusterrole_aggregation`]: fills the rules of ClusterRoles with an `aggregationRule`
+//!   (`admin`, `edit`, `view`) from the ClusterRoles their selectors select.
+//!
+//! Each controller runs with its own client (its own identity: upstream's per-controller
+//! service accounts), named by [`NAMESPACE_CONTROLLER`] and [`AGGREGATION_CONTROLLER`].
 //!
 //! Data flow: watch events -> kube-runtime's reconcile queue (one pass per object at a time,
 //! requeued after a delay or with backoff) -> API requests -> the API server.
 
+pub mod certificates;
+pub mod clusterrole_aggregation;
 pub mod namespace;
 
 use std::future::Future;
@@ -18,21 +27,49 @@ use std::future::Future;
 use futures::FutureExt as _;
 use kube::Client;
 
+/// The namespace controller's name (and service account).
+pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
+/// The ClusterRole aggregation controller's name (and service account).
+pub const AGGREGATION_CONTROLLER: &str = "clusterrole-aggregation-controller";
+/// The CSR signing controller's name (upstream's service account for the `csrsigning`
+/// controllers).
+pub const CSR_SIGNING_CONTROLLER: &str = "certificate-controller";
+
 /// The controllers, and how each is configured.
 #[derive(Debug, Clone, Default)]
 pub struct ControllerManager {
     /// The namespace controller's configuration.
     pub namespace: namespace::Config,
+    /// The CSR signing controller's CAs and limits.
+    pub certificates: certificates::Config,
 }
 
 impl ControllerManager {
-    /// Runs every controller over `client` until `shutdown` completes; passes in progress
-    /// finish first.
-    pub async fn run(self, client: Client, shutdown: impl Future<Output = ()> + Send + 'static) {
+    /// Runs every controller, each over the client `client_for` gives for its name, until
+    /// `shutdown` completes; passes in progress finish first.
+    pub async fn run(
+        self,
+        client_for: impl Fn(&str) -> Client,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) {
         // Each controller gets its own handle on the one shutdown signal.
         let shutdown = shutdown.shared();
-        tracing::info!("starting the controller manager: namespace controller");
-        namespace::run(client, self.namespace, shutdown).await;
+        tracing::info!(
+            "starting the controller manager: namespace and clusterrole aggregation controllers"
+        );
+        futures::join!(
+            namespace::run(
+                client_for(NAMESPACE_CONTROLLER),
+                self.namespace,
+                shutdown.clone()
+            ),
+            clusterrole_aggregation::run(client_for(AGGREGATION_CONTROLLER), shutdown.clone()),
+            certificates::run(
+                client_for(CSR_SIGNING_CONTROLLER),
+                self.certificates,
+                shutdown
+            ),
+        );
         tracing::info!("controller manager stopped");
     }
 }

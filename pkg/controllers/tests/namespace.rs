@@ -39,7 +39,8 @@ async fn client() -> Client {
 /// The controller manager running on `client` until the returned sender is dropped or fired.
 fn start(client: &Client, manager: ControllerManager) -> (oneshot::Sender<()>, JoinHandle<()>) {
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(manager.run(client.clone(), async {
+    let client = client.clone();
+    let task = tokio::spawn(manager.run(move |_| client.clone(), async {
         let _ = stopped.await;
     }));
     (stop, task)
@@ -241,6 +242,7 @@ async fn content_held_by_finalizers_holds_the_namespace_and_says_so() {
         namespace: namespace::Config {
             finalizer_estimate: Duration::from_millis(2),
         },
+        ..ControllerManager::default()
     };
     let (stop, manager) = start(&client, manager);
     create_namespace(&client, "held").await;

@@ -1,7 +1,8 @@
 //! [`ensure_defaults`]: the objects every cluster has from its first start, written through
 //! the same [`Rest`] paths as any client's (so defaulting and validation apply): the four
-//! system namespaces and the `kubernetes` Service with its Endpoints and EndpointSlice, as
-//! kube-apiserver's bootstrap controller and endpoint reconciler write them.
+//! system namespaces, the two system PriorityClasses, and the `kubernetes` Service with its
+//! Endpoints and EndpointSlice, as kube-apiserver's bootstrap controller, scheduling
+//! post-start hook and endpoint reconciler write them.
 
 // `ApiError` is the error of the `Rest` contract: boxing it inside only to unbox it at the
 // boundary would buy nothing.
@@ -20,6 +21,20 @@ use crate::rest::{CreateOptions, GetOptions, Result, Scope, UpdateOptions};
 /// The namespaces kube-apiserver creates at start.
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Upstream's system PriorityClasses: name, value, description.
+pub const SYSTEM_PRIORITY_CLASSES: &[(&str, i64, &str)] = &[
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+    ),
+];
 
 /// What the defaults depend on.
 #[derive(Debug, Clone)]
@@ -62,6 +77,20 @@ pub async fn ensure_defaults(registry: &Registry, config: &BootstrapConfig) -> R
     for ns in SYSTEM_NAMESPACES {
         let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         ensure(registry, resource("", "namespaces")?, None, object, &[]).await?;
+    }
+    // The two system PriorityClasses (upstream's scheduling post-start hook), which the
+    // Priority admission plugin resolves like any other.
+    let scheduling = resources::lookup("scheduling.k8s.io", "v1", "priorityclasses")
+        .ok_or_else(|| ApiError::internal("bootstrap: priorityclasses are not in the table"))?;
+    for (name, value, description) in SYSTEM_PRIORITY_CLASSES {
+        let class = json!({
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": value,
+            "description": description,
+        });
+        ensure(registry, scheduling, None, class, &[]).await?;
     }
     // The default ServiceCIDR upstream 1.33+ keeps as an object, before the first Service.
     let cidr = json!({

@@ -17,9 +17,11 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt as _;
 use futures::future::{BoxFuture, ready};
 use rkube_api::field::{FieldError, Path};
 use rkube_api::meta;
@@ -36,10 +38,10 @@ use rkube_storage::{
 use serde_json::{Map, Value, json};
 
 use crate::errors::{Operation, invalid_resource_version, list_error, reject, to_api_error};
-use crate::field_manager::{Track, apply, parse_apply, track_update};
+use crate::field_manager::{Track, apply, check_apply_body, parse_apply, track_update};
 use crate::rest::{
-    Answer, CreateOptions, DeleteOptions, Deleted, FieldValidation, GetOptions, ListOptions,
-    PatchOptions, PatchType, Rest, Result, Scope, UpdateOptions,
+    AdmissionHooks, Answer, CreateOptions, DeleteOptions, Deleted, FieldValidation, GetOptions,
+    ListOptions, PatchOptions, PatchType, Rest, Result, Scope, UpdateOptions,
 };
 use crate::strategy::Strategy;
 
@@ -75,6 +77,8 @@ pub(crate) enum Mode {
     EphemeralContainers,
     /// Pods' `resize` subresource: only the containers' resources and resize policies.
     Resize,
+    /// CertificateSigningRequests' `approval` subresource: only `status.conditions`.
+    Approval,
 }
 
 impl Mode {
@@ -86,6 +90,7 @@ impl Mode {
             Mode::Finalize => "finalize",
             Mode::EphemeralContainers => "ephemeralcontainers",
             Mode::Resize => "resize",
+            Mode::Approval => "approval",
         }
     }
 }
@@ -454,18 +459,33 @@ impl GenericRest {
             self.invalid(&object, errs)?;
             return Ok((object, false));
         }
-        if mode == Mode::Status {
-            // Everything but status comes from the stored object.
+        if matches!(mode, Mode::Status | Mode::Approval) {
+            // Everything but the part (status, or approval's status.conditions) comes from the
+            // stored object; the strategy has the last word on the part.
             let mut object = old_value.clone();
-            match new.get("status") {
-                Some(status) => object["status"] = status.clone(),
-                None => {
-                    if let Some(map) = object.as_object_mut() {
-                        map.remove("status");
-                    }
-                }
+            let (sent, holder, field) = match mode {
+                Mode::Approval => (
+                    new.pointer("/status/conditions").cloned(),
+                    object
+                        .as_object_mut()
+                        .and_then(|map| crate::kinds::common::ensure_map(map, "status")),
+                    "conditions",
+                ),
+                _ => (new.get("status").cloned(), object.as_object_mut(), "status"),
+            };
+            if let Some(holder) = holder {
+                match sent {
+                    Some(part) => holder.insert(field.into(), part),
+                    None => holder.remove(field),
+                };
             }
-            self.invalid(&object, self.strategy.validate_update(&object, old_value))?;
+            let sub = mode.subresource();
+            self.strategy
+                .prepare_for_subresource_update(sub, &mut object, old_value);
+            let errs = self
+                .strategy
+                .validate_subresource_update(sub, &object, old_value);
+            self.invalid(&object, errs)?;
             return Ok((object, false));
         }
         self.set_namespace(&mut new, namespace)?;
@@ -543,13 +563,14 @@ impl GenericRest {
             mode.subresource(),
         );
         let (object, _) = self
-            .write_tracked(
+            .write_admitted(
                 scope,
                 name,
                 options.dry_run,
                 false,
                 mode,
                 &track,
+                &options.admission,
                 &mut |_| Ok(object.clone()),
             )
             .await?;
@@ -566,7 +587,12 @@ impl GenericRest {
         track: bool,
     ) -> Result<Answer<Object>> {
         let namespace = self.namespace(scope)?.to_string();
-        let mut object = self.prepare_create(object, &namespace)?;
+        let object = self.prepare_create(object, &namespace)?;
+        // Mutating admission sees the defaulted object; what it changed is defaulted again.
+        let mut object = options.admission.mutate(object, None).await?;
+        if options.admission.mutate.is_some() {
+            self.strategy.default(&mut object);
+        }
         if track {
             let track = Track::new(
                 options.field_manager.as_deref(),
@@ -600,6 +626,7 @@ impl GenericRest {
                 metadata(&mut object)?.insert("name".into(), Value::String(name));
             }
             self.validate_create(&object)?;
+            options.admission.validate(Some(&object), None).await?;
             let name = meta::name(&object).unwrap_or("").to_string();
             let key = self.key(&scope, &name)?;
             let warnings = self.strategy.warnings(&object);
@@ -685,19 +712,20 @@ impl GenericRest {
             track.applied = true;
             let owns_status = self.owns_status_separately();
             let allow_create = mode == Mode::Main;
-            self.write_tracked(
+            self.write_admitted(
                 scope,
                 name,
                 options.dry_run,
                 allow_create,
                 mode,
                 &track,
+                &options.admission,
                 &mut |current| {
                     let live = current.map(Object::value);
                     if live.is_none() && !allow_create {
                         return Err(missing());
                     }
-                    apply(
+                    let applied = apply(
                         resource,
                         &track,
                         owns_status,
@@ -705,19 +733,22 @@ impl GenericRest {
                         &config,
                         options.force,
                         &now(0),
-                    )
+                    )?;
+                    warnings = check_apply_body(body, options.field_validation)?;
+                    Ok(applied)
                 },
             )
             .await?
         } else {
             let patch = ParsedPatch::parse(patch_type, body)?;
-            self.write_tracked(
+            self.write_admitted(
                 scope,
                 name,
                 options.dry_run,
                 false,
                 mode,
                 &track,
+                &options.admission,
                 &mut |current| {
                     let current = current.ok_or_else(missing)?;
                     Self::patched(current.value(), &patch, options, &mut warnings)
@@ -762,38 +793,53 @@ impl GenericRest {
         track: &Track,
         make: &mut Make<'_>,
     ) -> Result<(Object, bool)> {
+        let none = AdmissionHooks::default();
+        self.write_admitted(scope, name, dry_run, allow_create, mode, track, &none, make)
+            .await
+    }
+
+    /// [`Self::write_tracked`] with the request's admission, run on every attempt of the
+    /// update loop: mutating on what `make` built, validating on the prepared object.
+    #[allow(clippy::too_many_arguments)] // `write_tracked`'s parameters and the admission
+    pub(crate) async fn write_admitted(
+        &self,
+        scope: &Scope,
+        name: &str,
+        dry_run: bool,
+        allow_create: bool,
+        mode: Mode,
+        track: &Track,
+        admission: &AdmissionHooks,
+        make: &mut Make<'_>,
+    ) -> Result<(Object, bool)> {
         let key = self.key(scope, name)?;
         let namespace = self.namespace(scope)?.to_string();
-        let mut build = |current: Option<&Object>| -> Result<(Value, bool, bool)> {
-            let new = make(current)?;
-            Self::check_name(&new, name, &namespace)?;
-            let (mut value, created) = self.prepare_update(new, current, &namespace, mode)?;
-            if !track.applied {
-                track_update(
-                    self.resource,
-                    track,
-                    self.owns_status_separately(),
-                    current.map(Object::value),
-                    &mut value,
-                    &now(0),
-                );
-            }
-            let delete_now = current
-                .is_some_and(|old| finishes_deletion(self.strategy.as_ref(), old.value(), &value));
-            Ok((value, created, delete_now))
-        };
+        let namespace = namespace.as_str();
         if dry_run {
             let current = match self.store.get(&key, &StoreGet::default()).await {
                 Ok(o) => Some(o),
                 Err(StorageError::NotFound { .. }) if allow_create => None,
                 Err(e) => return Err(self.storage_error(name, Operation::Get)(e)),
             };
-            let (value, created, _) = build(current.as_ref())?;
+            let new = make(current.as_ref())?;
+            let (value, created, _) = self
+                .build(
+                    new,
+                    current.as_ref(),
+                    name,
+                    namespace,
+                    mode,
+                    track,
+                    admission,
+                )
+                .await?;
             let revision = current.as_ref().map_or(0, Object::revision);
             return Ok((object_at(&key, value, revision)?, created));
         }
         let ttl = self.ttl();
-        let mut outcome = (false, false);
+        let created_flag = AtomicBool::new(false);
+        let delete_flag = AtomicBool::new(false);
+        let (created_ref, delete_ref) = (&created_flag, &delete_flag);
         let written = self
             .store
             .guaranteed_update(
@@ -801,16 +847,31 @@ impl GenericRest {
                 &Preconditions::default(),
                 allow_create,
                 &mut |current: Option<Object>| -> BoxFuture<'_, _> {
-                    let result = build(current.as_ref()).map(|(value, created, delete_now)| {
-                        outcome = (created, delete_now);
-                        Update { value, ttl }
-                    });
-                    Box::pin(ready(result.map_err(reject)))
+                    let new = make(current.as_ref());
+                    Box::pin(async move {
+                        let (value, created, delete_now) = self
+                            .build(
+                                new?,
+                                current.as_ref(),
+                                name,
+                                namespace,
+                                mode,
+                                track,
+                                admission,
+                            )
+                            .await?;
+                        created_ref.store(created, Ordering::Relaxed);
+                        delete_ref.store(delete_now, Ordering::Relaxed);
+                        Ok(Update { value, ttl })
+                    })
+                    .map(|r: Result<Update>| r.map_err(reject))
+                    .boxed()
                 },
             )
             .await
             .map_err(self.storage_error(name, Operation::Update))?;
-        let (created, delete_now) = outcome;
+        let created = created_flag.load(Ordering::Relaxed);
+        let delete_now = delete_flag.load(Ordering::Relaxed);
         if !delete_now {
             return Ok((written, created));
         }
@@ -824,6 +885,40 @@ impl GenericRest {
             Err(StorageError::NotFound { .. }) => Ok((written, false)),
             Err(e) => Err(self.storage_error(name, Operation::Delete)(e)),
         }
+    }
+
+    /// One attempt of a write: the object `make` built, admitted (mutating), prepared by
+    /// `prepare_update`, tracked, admitted (validating). Returns it, whether it is a create,
+    /// and whether the write finishes a deletion.
+    #[allow(clippy::too_many_arguments)] // one attempt's whole context
+    async fn build(
+        &self,
+        new: Value,
+        current: Option<&Object>,
+        name: &str,
+        namespace: &str,
+        mode: Mode,
+        track: &Track,
+        admission: &AdmissionHooks,
+    ) -> Result<(Value, bool, bool)> {
+        Self::check_name(&new, name, namespace)?;
+        let old = current.map(Object::value);
+        let new = admission.mutate(new, old).await?;
+        let (mut value, created) = self.prepare_update(new, current, namespace, mode)?;
+        if !track.applied {
+            track_update(
+                self.resource,
+                track,
+                self.owns_status_separately(),
+                old,
+                &mut value,
+                &now(0),
+            );
+        }
+        admission.validate(Some(&value), old).await?;
+        let delete_now =
+            old.is_some_and(|old| finishes_deletion(self.strategy.as_ref(), old, &value));
+        Ok((value, created, delete_now))
     }
 
     /// [`Self::apply_patch`], then `fieldValidation` on the result, as upstream's strict decode
@@ -1136,6 +1231,10 @@ impl GenericRest {
         let key = self.key(scope, name)?;
         let current = self.current(scope, name).await?;
         let plan = self.plan_delete(&current, options)?;
+        options
+            .admission
+            .validate(None, Some(current.value()))
+            .await?;
         if options.dry_run {
             return Ok(match plan {
                 None => Deleted::Gone(current),
@@ -1358,13 +1457,14 @@ impl Rest for GenericRest {
             "",
         );
         let (object, created) = self
-            .write_tracked(
+            .write_admitted(
                 scope,
                 name,
                 options.dry_run,
                 allow_create,
                 Mode::Main,
                 &track,
+                &options.admission,
                 &mut |_| Ok(object.clone()),
             )
             .await?;
@@ -1433,7 +1533,7 @@ impl Rest for GenericRest {
 
 /// The `status` subresource of a [`GenericRest`]: reads the whole object, writes only its
 /// `status` (or, made with `StatusRest::part`, another part: pods' ephemeral containers or
-/// container resources).
+/// container resources, CSRs' approval conditions).
 #[derive(Debug)]
 pub struct StatusRest {
     parent: Arc<GenericRest>,
@@ -1707,7 +1807,9 @@ fn name_rule(resource: &Resource) -> validation::NameValidator {
     match (resource.group, resource.plural) {
         ("", "namespaces") => validation::name_is_dns_label,
         ("", "services") => validation::name_is_dns1035_label,
-        ("rbac.authorization.k8s.io", _) => path_segment_name,
+        // CSRs: upstream's `ValidateCertificateRequestName` accepts any name.
+        ("rbac.authorization.k8s.io", _)
+        | ("certificates.k8s.io", "certificatesigningrequests") => path_segment_name,
         _ => validation::name_is_dns_subdomain,
     }
 }

@@ -98,6 +98,7 @@ impl Registry {
                     "finalize" => Some(Arc::new(FinalizeRest::new(rest.clone())) as Arc<dyn Rest>),
                     "ephemeralcontainers" => Some(part(Mode::EphemeralContainers)),
                     "resize" => Some(part(Mode::Resize)),
+                    "approval" => Some(part(Mode::Approval)),
                     // Served below, once the resources they read are all built.
                     _ => None,
                 };

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use rkube_api::resources::Resource;
 use rkube_api::status::ApiError;
 use rkube_storage::{Object, ObjectList, WatchStream};
@@ -38,6 +39,55 @@ pub enum FieldValidation {
     Strict,
 }
 
+/// Mutating admission of one write: given the object the write builds and the stored one
+/// (updates), answers the object to go on with.
+pub type MutateHook =
+    dyn Fn(Value, Option<Value>) -> BoxFuture<'static, Result<Value>> + Send + Sync;
+
+/// Validating admission of one write: the new object as the strategy prepared it (`None` for a
+/// delete) and the stored one (updates and deletes); an error refuses the write.
+pub type ValidateHook =
+    dyn Fn(Option<Value>, Option<Value>) -> BoxFuture<'static, Result<()>> + Send + Sync;
+
+/// The admission the API server hands the registry with a write (upstream's `admit` of the
+/// create and update handlers and the `createValidation`/`updateValidation`/`deleteValidation`
+/// callbacks): mutating runs on the object before the strategy prepares it (inside the update
+/// loop, so a patch is admitted as patched), validating after, right before storage.
+#[derive(Clone, Default)]
+pub struct AdmissionHooks {
+    /// Mutating admission; `None`: none.
+    pub mutate: Option<Arc<MutateHook>>,
+    /// Validating admission; `None`: none.
+    pub validate: Option<Arc<ValidateHook>>,
+}
+
+impl AdmissionHooks {
+    /// Runs mutating admission on `object` (the object itself when there is none).
+    pub async fn mutate(&self, object: Value, old: Option<&Value>) -> Result<Value> {
+        match &self.mutate {
+            Some(hook) => hook(object, old.cloned()).await,
+            None => Ok(object),
+        }
+    }
+
+    /// Runs validating admission.
+    pub async fn validate(&self, object: Option<&Value>, old: Option<&Value>) -> Result<()> {
+        match &self.validate {
+            Some(hook) => hook(object.cloned(), old.cloned()).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for AdmissionHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionHooks")
+            .field("mutate", &self.mutate.is_some())
+            .field("validate", &self.validate.is_some())
+            .finish()
+    }
+}
+
 /// Options of a create.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -50,6 +100,8 @@ pub struct CreateOptions {
     pub user_agent: Option<String>,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// Admission of the write.
+    pub admission: AdmissionHooks,
 }
 
 /// Options of an update (PUT).
@@ -64,6 +116,8 @@ pub struct UpdateOptions {
     pub user_agent: Option<String>,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// Admission of the write.
+    pub admission: AdmissionHooks,
 }
 
 /// The patch formats upstream accepts, by `Content-Type`.
@@ -112,6 +166,8 @@ pub struct PatchOptions {
     /// What a strict decode found in the patch body itself (duplicate keys), reported together
     /// with the patched object's findings.
     pub patch_findings: Vec<String>,
+    /// Admission of the write.
+    pub admission: AdmissionHooks,
 }
 
 /// Options of a get.
@@ -157,6 +213,8 @@ pub struct DeleteOptions {
     pub precondition_resource_version: Option<String>,
     /// `propagationPolicy` (`Orphan`, `Background`, `Foreground`).
     pub propagation_policy: Option<String>,
+    /// Admission of the write.
+    pub admission: AdmissionHooks,
 }
 
 /// A successful answer, with the warnings to send as `Warning` headers.

@@ -3,7 +3,9 @@
 //!
 //! Reads build the Scale from the parent; writes (update or patch of the Scale) set the
 //! parent's `spec.replicas` through the parent's own update path, so generation, validation and
-//! the resourceVersion check behave as for a write of the parent itself.
+//! the resourceVersion check behave as for a write of the parent itself. A server-side apply
+//! runs on the Scale view, whose managedFields are those of the parent's entries that own the
+//! replicas (upstream's `ScaleHandler`), and hands the outcome back to the parent's entries.
 
 // `ApiError` is the error of the `Rest` contract: boxing it inside only to unbox it at the
 // boundary would buy nothing.
@@ -21,8 +23,11 @@ use rkube_api::status::ApiError;
 use rkube_storage::Object;
 use serde_json::{Value, json};
 
-use crate::field_manager::Track;
-use crate::generic::{GenericRest, Mode, ParsedPatch, object_at};
+use rkube_api::apply::fieldpath;
+use rkube_api::apply::managed::{self, Managed};
+
+use crate::field_manager::{Track, apply_scale, check_apply_body, parse_apply};
+use crate::generic::{GenericRest, Mode, ParsedPatch, now, object_at};
 use crate::rest::{
     Answer, GetOptions, PatchOptions, PatchType, Rest, Result, Scope, UpdateOptions,
 };
@@ -79,6 +84,62 @@ impl ScaleRest {
             "status": {"replicas": status_replicas, "selector": selector},
         });
         object_at(parent.key(), scale, parent.revision())
+    }
+
+    /// Server-side apply of a Scale by the manager of `options`.
+    async fn apply_patch(
+        &self,
+        scope: &Scope,
+        name: &str,
+        body: &[u8],
+        options: &PatchOptions,
+    ) -> Result<Answer<Object>> {
+        let config = parse_apply(body)?;
+        let mut track = Track::new(
+            options.field_manager.as_deref(),
+            options.user_agent.as_deref(),
+            "scale",
+        );
+        track.applied = true;
+        // The replicas are `.spec.replicas` in every scalable kind and in the Scale.
+        let replicas = fieldpath::Path::fields(&["spec", "replicas"]);
+        let parent_version = self.parent.served().api_version();
+        let mut warnings = Vec::new();
+        let (parent, _) = self
+            .parent
+            .write_tracked(
+                scope,
+                name,
+                options.dry_run,
+                false,
+                Mode::Main,
+                &track,
+                &mut |current| {
+                    let current = current.ok_or_else(|| not_found(self, name))?;
+                    let owners = Managed::decode(current.value()).map_err(ApiError::internal)?;
+                    let mut view = self.scale_of(current)?.value().clone();
+                    managed::to_subresource(&owners, &replicas, &replicas, SCALE_API_VERSION)
+                        .store(&mut view);
+                    let applied = apply_scale(&track, &view, &config, options.force, &now(0))?;
+                    warnings = check_apply_body(body, options.field_validation)?;
+                    let applied_owners = Managed::decode(&applied).map_err(ApiError::internal)?;
+                    let mut object = self.apply(current, applied)?;
+                    managed::to_parent(
+                        &owners,
+                        &applied_owners,
+                        &replicas,
+                        &replicas,
+                        parent_version.as_ref(),
+                    )
+                    .store(&mut object);
+                    Ok(object)
+                },
+            )
+            .await?;
+        Ok(Answer {
+            value: self.scale_of(&parent)?,
+            warnings,
+        })
     }
 
     /// The parent with the replicas of `scale` (already patched, if a patch); the Scale's
@@ -190,6 +251,9 @@ impl Rest for ScaleRest {
         patch: &[u8],
         options: &PatchOptions,
     ) -> Result<Answer<Object>> {
+        if patch_type == PatchType::Apply {
+            return self.apply_patch(scope, name, patch, options).await;
+        }
         let patch = ParsedPatch::parse(patch_type, patch)?;
         let mut warnings = Vec::new();
         let (parent, _) = self

@@ -362,6 +362,7 @@ impl Rest for ServiceRest {
                     field_manager: options.field_manager.clone(),
                     field_validation: options.field_validation,
                     user_agent: options.user_agent.clone(),
+                    admission: options.admission.clone(),
                 };
                 return self.create_allocated(scope, object, &create, false).await;
             }

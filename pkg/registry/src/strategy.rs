@@ -33,6 +33,22 @@ pub trait Strategy: Send + Sync + 'static {
         self.validate(new)
     }
 
+    /// `PrepareForUpdate` of a subresource that writes one part of the object (`status`, or
+    /// CertificateSigningRequests' `approval`): `new` is the stored object with the part the
+    /// client sent already in place; a kind adjusts it further (CSRs keep their approval
+    /// conditions on `status` writes and stamp condition times).
+    fn prepare_for_subresource_update(&self, _subresource: &str, _new: &mut Value, _old: &Value) {}
+
+    /// `ValidateUpdate` of that subresource: by default the kind's own update validation.
+    fn validate_subresource_update(
+        &self,
+        _subresource: &str,
+        new: &Value,
+        old: &Value,
+    ) -> Vec<FieldError> {
+        self.validate_update(new, old)
+    }
+
     /// `WarningsOnCreate`/`WarningsOnUpdate`: sent back as `Warning` headers.
     fn warnings(&self, _object: &Value) -> Vec<String> {
         Vec::new()

@@ -199,6 +199,8 @@ pub struct Config {
     pub node_name: String,
     /// How often old revisions are compacted (`--compaction-interval`); zero disables it.
     pub compaction_interval: Duration,
+    /// Static bearer tokens (`--token-auth-file`): upstream's CSV `token,user,uid,"groups"`.
+    pub token_auth_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -214,6 +216,7 @@ impl Config {
             disable_agent: false,
             node_name: node_name.into(),
             compaction_interval: Duration::from_secs(5 * 60),
+            token_auth_file: None,
         }
     }
 

@@ -7,7 +7,8 @@
 //!
 //! [`serve`] accepts TCP connections, runs the TLS handshake on each connection's own task
 //! (a slow client cannot hold up the accept loop), records the client's certificates
-//! ([`PeerCertificates`]) on every request of the connection, and serves HTTP/1.1 or HTTP/2,
+//! ([`PeerCertificates`]) and each request's parsed [`RequestInfo`] (watches are ended rather
+//! than awaited at shutdown) on every request of the connection, and serves HTTP/1.1 or HTTP/2,
 //! whichever ALPN chose, with hyper-util's auto builder.
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rkube_api::status::{ApiError, Reason, StatusDetails};
+use rkube_apiserver::request_info::RequestInfo;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -128,7 +130,13 @@ pub async fn serve(
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(peer.clone());
-                    let watch = is_watch(&request);
+                    // Parsed once; the gate and the router take it from the extensions.
+                    let uri = request.uri();
+                    let info = RequestInfo::parse(request.method(), uri.path(), uri.query());
+                    let watch = info.as_ref().is_ok_and(|info| info.verb == "watch");
+                    if let Ok(info) = info {
+                        request.extensions_mut().insert(info);
+                    }
                     let closing = closing.clone();
                     let response = tower::ServiceExt::oneshot(app.clone(), request);
                     async move {
@@ -156,13 +164,6 @@ pub async fn serve(
         tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began: closing");
     }
     Ok(())
-}
-
-/// Whether a request is a watch (a long-running request that shutdown ends rather than awaits).
-fn is_watch<B>(request: &hyper::Request<B>) -> bool {
-    let uri = request.uri();
-    rkube_apiserver::request_info::RequestInfo::parse(request.method(), uri.path(), uri.query())
-        .is_ok_and(|info| info.verb == "watch")
 }
 
 /// A response body that ends cleanly once `closing` turns true.

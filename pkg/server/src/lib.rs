@@ -8,8 +8,13 @@
 //! - [`version`]: `/version` and [`version::KUBERNETES_VERSION`], the version rkube claims.
 //! - [`tls`]: the cluster CAs, serving and admin certificates under `<data-dir>/server/tls/`,
 //!   and the listener's rustls configuration; [`x509`] reads what it needs from certificates.
-//! - [`auth`]: the authentication (client certificates, else anonymous) and authorization
-//!   gate, a tower layer in front of the router, until pkg/auth and RBAC replace it.
+//! - [`admission`]: the admission chain's view of the cluster (over the registry) and the
+//!   layer that hands every API request the chain and its caller.
+//! - [`auth`]: the gate in front of the router (authentication, impersonation, authorization
+//!   over `rkube-auth`), the registry lookups the token authenticators use, and the service
+//!   account issuer's discovery routes; [`rbac`]: the bootstrap RBAC policy reconciled at
+//!   start and the in-memory RBAC index fed from the registry's watches; [`escalation`]:
+//!   RBAC writes may not grant what their author does not hold.
 //! - [`http`]: the router (with upstream's 404 `Status`) and the HTTPS listener (HTTP/1.1 and
 //!   HTTP/2).
 //! - [`kubeconfig`]: the admin kubeconfig written by `--write-kubeconfig`; [`files`] writes
@@ -20,23 +25,26 @@
 //! Start order, each step behind the one before it and never behind a sleep:
 //! service account signing key loaded or created -> datastore opened -> [`KvStore`] and the
 //! compactor -> certificates loaded or created ->
-//! listener bound (its real address logged) -> kubeconfig written -> requests served (ready)
-//! -> controller manager started. A client holding the kubeconfig can therefore always
+//! listener bound (its real address logged) -> system namespaces, bootstrap RBAC policy ->
+//! RBAC index loaded -> kubeconfig written -> requests served (ready) -> controller manager
+//! started. A client holding the kubeconfig can therefore always
 //! connect. Shutdown runs it backwards: `/readyz` fails, the controllers stop (they are API
 //! clients), the listener stops accepting and in-flight requests finish, the compactor stops,
 //! and the datastore is closed so nothing acknowledged is lost.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod datastore;
+pub mod escalation;
 pub mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
 pub mod loopback;
+pub mod rbac;
 pub mod tls;
 pub mod version;
-pub mod x509;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -50,6 +58,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, DatastoreEndpoint, DatastoreTls};
 pub use datastore::{Datastore, DatastoreError};
+pub use rkube_auth::x509;
 
 /// Runs the server until `shutdown` completes, then stops it gracefully.
 ///
@@ -73,6 +82,8 @@ pub struct Server {
     // The controller manager, an API client over `loopback`.
     stop_controllers: oneshot::Sender<()>,
     controllers: JoinHandle<()>,
+    // Keeps the RBAC index current; stops (aborts) when dropped.
+    rbac_feed: rbac::Feed,
 }
 
 impl Server {
@@ -101,11 +112,20 @@ impl Server {
         tracing::info!(datastore = ?endpoint, "datastore open");
         let backend = datastore.backend();
         let store = KvStore::new(backend.clone());
+        let service_key = Arc::new(service_key);
         // One registry (and one watch cache per resource) over the store: what the API serves.
         let registry = Arc::new(Registry::with_token_signer(
             Arc::new(store.clone()),
-            Arc::new(service_key),
+            service_key.clone(),
         ));
+        let rbac_index = Arc::new(rbac::RbacIndex::new());
+        let authorizer: Arc<dyn rkube_auth::authz::Authorizer> =
+            Arc::new(rkube_auth::authz::Union::new(vec![
+                Arc::new(rkube_auth::authz::PrivilegedGroups(vec![
+                    auth::MASTERS_GROUP.to_owned(),
+                ])),
+                Arc::new(rkube_auth::authz::RbacAuthorizer::new(rbac_index.clone())),
+            ]));
 
         let (stop_compactor, compactor_stop) = watch::channel(false);
         let compactor = (!config.compaction_interval.is_zero()).then(|| {
@@ -119,6 +139,7 @@ impl Server {
 
         // Past this point a failure must still stop the compactor and close the datastore.
         let listening = async {
+            let tokens = token_authenticators(&config, &service_key, &registry)?;
             let hostname = config::hostname().unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "no hostname for the serving certificate");
                 String::new()
@@ -131,7 +152,17 @@ impl Server {
             .await
             .context("loading the cluster certificates")??;
             let tls_config = certs.server_config()?;
-            let auth = auth::AuthLayer::new(auth::Authenticator::new(certs.client_verifier()?));
+            let csr_signers = csr_signers(certs.signing_cas())?;
+            let authenticator = rkube_auth::authn::Union::new(
+                vec![
+                    Arc::new(rkube_auth::authn::CertAuthenticator::new(
+                        certs.client_verifier()?,
+                    )),
+                    Arc::new(tokens.bearer.clone()),
+                ],
+                true,
+            );
+            let auth = auth::AuthLayer::new(auth::Gate::new(authenticator, authorizer.clone()));
 
             let requested = SocketAddr::new(config.bind_address, config.https_listen_port);
             let listener = http::bind(requested).await?;
@@ -152,6 +183,9 @@ impl Server {
             )
             .await
             .context("creating the system namespaces and the kubernetes Service")?;
+            rbac::reconcile(&registry).await?;
+            // Authorization is complete from the first request the kubeconfig lets in.
+            let rbac_feed = rbac::feed(registry.clone(), rbac_index.clone()).await?;
             if let Some(path) = config.write_kubeconfig.clone() {
                 let text = kubeconfig::render(
                     &kubeconfig::server_url(local_addr),
@@ -163,40 +197,75 @@ impl Server {
                     .context("writing the kubeconfig")??;
                 tracing::info!(path = %path.display(), "wrote kubeconfig");
             }
-            anyhow::Ok((listener, local_addr, tls_config, auth))
+            anyhow::Ok((
+                listener,
+                local_addr,
+                tls_config,
+                auth,
+                rbac_feed,
+                tokens,
+                csr_signers,
+            ))
         };
-        let (listener, local_addr, tls_config, auth) = match listening.await {
-            Ok(bound) => bound,
-            Err(e) => {
-                // The registry's watch caches read the datastore: they go before it closes.
-                drop(registry);
-                let _ = stop_compactor.send(true);
-                if let Some(task) = compactor {
-                    let _ = task.await;
+        let (listener, local_addr, tls_config, auth, rbac_feed, tokens, csr_signers) =
+            match listening.await {
+                Ok(bound) => bound,
+                Err(e) => {
+                    // The registry's watch caches read the datastore: they go before it closes.
+                    drop(registry);
+                    let _ = stop_compactor.send(true);
+                    if let Some(task) = compactor {
+                        let _ = task.await;
+                    }
+                    if let Err(close) = datastore.close().await {
+                        tracing::error!(error = %close, "closing the datastore after a failed start");
+                    }
+                    return Err(e);
                 }
-                if let Err(close) = datastore.close().await {
-                    tracing::error!(error = %close, "closing the datastore after a failed start");
-                }
-                return Err(e);
-            }
-        };
+            };
 
         let (stop_http, http_stop) = oneshot::channel::<()>();
-        let resolver: rkube_apiserver::Resolver =
-            Arc::new(move |resource, subresource| registry.rest(resource, subresource));
-        let app = http::router(health.clone(), auth, rkube_apiserver::router(resolver));
-        // The controller manager speaks to the same router the listener serves (loopback).
-        let loopback = loopback::client(app.clone(), loopback::controller_manager());
+        let chain = Arc::new(rkube_admission::default_chain(Arc::new(
+            admission::RegistryCluster::new(registry.clone()),
+        )));
+        let escalation_authorizer = authorizer.clone();
+        let resolver: rkube_apiserver::Resolver = Arc::new(move |resource, subresource| {
+            let rest = registry.rest(resource, subresource)?;
+            Some(match subresource {
+                None => escalation::EscalationCheck::wrap(
+                    resource,
+                    rest,
+                    &escalation_authorizer,
+                    &rbac_index,
+                ),
+                Some(_) => rest,
+            })
+        });
+        let reviewer = Arc::new(rkube_auth::review::Reviewer::new(
+            tokens.bearer,
+            rkube_registry::subresources::token::API_AUDIENCES,
+            authorizer,
+        ));
+        let api = admission::install(rkube_apiserver::router(resolver), chain)
+            .layer(rkube_apiserver::reviews_layer(reviewer))
+            .merge(auth::discovery_routes(tokens.service_accounts));
+        let app = http::router(health.clone(), auth, api);
+        // The controllers speak to the same router the listener serves (loopback), each as
+        // its own service account.
+        let loopback_app = app.clone();
+        let client_for =
+            move |name: &str| loopback::client(loopback_app.clone(), loopback::controller(name));
         let http = tokio::spawn(http::serve(listener, tls_config, app, async {
             let _ = http_stop.await;
         }));
         let (stop_controllers, controllers_stop) = oneshot::channel::<()>();
-        let controllers = tokio::spawn(rkube_controllers::ControllerManager::default().run(
-            loopback,
-            async {
-                let _ = controllers_stop.await;
-            },
-        ));
+        let manager = rkube_controllers::ControllerManager {
+            certificates: csr_signers,
+            ..Default::default()
+        };
+        let controllers = tokio::spawn(manager.run(client_for, async {
+            let _ = controllers_stop.await;
+        }));
         tracing::info!("rkube is ready");
         Ok(Server {
             local_addr,
@@ -209,6 +278,7 @@ impl Server {
             compactor,
             stop_controllers,
             controllers,
+            rbac_feed,
         })
     }
 
@@ -253,6 +323,8 @@ impl Server {
                 }
             }
         };
+        // The feed's watches read the datastore: they end before it closes.
+        drop(self.rbac_feed);
         let _ = self.stop_compactor.send(true);
         if let Some(task) = self.compactor
             && let Err(e) = task.await
@@ -271,6 +343,58 @@ impl Server {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.run_until(std::future::ready(())).await
     }
+}
+
+/// The bearer token authenticators of `config` and the service account authenticator
+/// (also what the discovery routes publish).
+struct Tokens {
+    bearer: rkube_auth::authn::BearerToken,
+    service_accounts: Arc<rkube_auth::authn::service_account::ServiceAccountTokens>,
+}
+
+/// The CSR signers' configuration: the cluster's CAs as k3s assigns them, and
+/// kube-controller-manager's default `--cluster-signing-duration`.
+fn csr_signers(cas: &tls::SigningCas) -> anyhow::Result<rkube_controllers::certificates::Config> {
+    use rkube_controllers::certificates::{Config, DEFAULT_DURATION, SigningCa};
+    let load = |ca: &tls::CaPem| {
+        SigningCa::from_pem(&ca.cert, &ca.key)
+            .map(Arc::new)
+            .context("loading a CSR signing CA")
+    };
+    Ok(Config {
+        client_ca: Some(load(&cas.client)?),
+        server_ca: Some(load(&cas.server)?),
+        duration: DEFAULT_DURATION,
+    })
+}
+
+fn token_authenticators(
+    config: &Config,
+    key: &tls::ServiceAccountKey,
+    registry: &Arc<Registry>,
+) -> anyhow::Result<Tokens> {
+    use rkube_auth::authn::{TokenAuthenticator, bootstrap, service_account, token_file};
+    use rkube_registry::subresources::token::{API_AUDIENCES, ISSUER};
+    let lookup: Arc<dyn service_account::ObjectLookup> =
+        Arc::new(auth::RegistryLookup::new(registry.clone()));
+    let verifying = service_account::VerifyingKey::from_spki(&key.public_key_der(), key.key_id())
+        .context("the service account key is not a P-256 key")?;
+    let service_accounts = Arc::new(service_account::ServiceAccountTokens::new(
+        ISSUER,
+        API_AUDIENCES,
+        verifying,
+        lookup.clone(),
+    ));
+    let mut authenticators: Vec<Arc<dyn TokenAuthenticator>> = Vec::new();
+    if let Some(path) = &config.token_auth_file {
+        authenticators.push(Arc::new(token_file::TokenFile::load(path)?));
+    }
+    authenticators.push(service_accounts.clone());
+    authenticators.push(Arc::new(bootstrap::BootstrapTokens::new(lookup)));
+    Ok(Tokens {
+        bearer: rkube_auth::authn::BearerToken::new(authenticators),
+        service_accounts,
+    })
 }
 
 #[cfg(test)]

@@ -10,18 +10,23 @@
 use axum::Router;
 use http::Request;
 
-use crate::auth::{AUTHENTICATED_GROUP, MASTERS_GROUP, UserInfo};
+use rkube_auth::user::{service_account_groups, service_account_user};
 
-/// The controller manager's user name, as kube-controller-manager's.
-pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
+use crate::auth::{AUTHENTICATED_GROUP, UserInfo};
 
-/// The controller manager's identity. It is in `system:masters` only because RBAC does not
-/// exist yet; issue #5 gives each component its least-privilege identity (upstream's
-/// `system:kube-controller-manager` role and per-controller service accounts).
-pub fn controller_manager() -> UserInfo {
+/// The namespace of the controllers' service accounts.
+const CONTROLLERS_NAMESPACE: &str = "kube-system";
+
+/// The identity the controller `name` runs as: kube-system's service account of that name,
+/// bound by the bootstrap policy to `system:controller:<name>` (kube-controller-manager with
+/// `--use-service-account-credentials`, as k3s runs it). Never `system:masters`.
+pub fn controller(name: &str) -> UserInfo {
+    let mut groups = service_account_groups(CONTROLLERS_NAMESPACE);
+    groups.push(AUTHENTICATED_GROUP.to_owned());
     UserInfo {
-        name: CONTROLLER_MANAGER_USER.to_string(),
-        groups: vec![MASTERS_GROUP.to_string(), AUTHENTICATED_GROUP.to_string()],
+        name: service_account_user(CONTROLLERS_NAMESPACE, name),
+        groups,
+        ..UserInfo::default()
     }
 }
 
@@ -54,19 +59,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::auth::{AuthLayer, Authenticator};
+    use crate::auth::{AuthLayer, Gate, MASTERS_GROUP};
     use crate::health::Health;
-    use crate::tls::{ClusterCerts, ServingNames};
     use crate::{Config, Server, http};
 
-    /// The server's router (gate included) over in-memory SQLite.
-    async fn app(dir: &std::path::Path) -> Router {
+    /// The server's router (gate included, over the bootstrap RBAC policy) over in-memory
+    /// SQLite.
+    async fn app() -> Router {
         let backend = Arc::new(SqliteBackend::open_in_memory().unwrap());
         let registry = Arc::new(Registry::new(Arc::new(KvStore::new(backend.clone()))));
         registry.ready().await;
-        let names = ServingNames::for_node("node", IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let certs = ClusterCerts::load_or_create(dir, &names).unwrap();
-        let auth = AuthLayer::new(Authenticator::new(certs.client_verifier().unwrap()));
+        let authn = rkube_auth::authn::Union::new(vec![], true);
+        let auth = AuthLayer::new(Gate::new(authn, crate::auth::tests::bootstrap_authorizer()));
         let resolver: rkube_apiserver::Resolver =
             Arc::new(move |resource, subresource| registry.rest(resource, subresource));
         http::router(
@@ -78,11 +82,24 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_takes_the_identity_the_loopback_client_carries() {
-        let dir = tempfile::tempdir().unwrap();
-        let app = app(dir.path()).await;
-        let manager: Api<Namespace> = Api::all(client(app.clone(), controller_manager()));
+        let app = app().await;
+        let admin = UserInfo::new("system:admin", &[MASTERS_GROUP, AUTHENTICATED_GROUP]);
+        let manager: Api<Namespace> = Api::all(client(app.clone(), admin));
         let listed = manager.list(&Default::default()).await.unwrap();
         assert!(listed.items.is_empty());
+        // A controller's identity has its role's powers and no more.
+        let controller: Api<Namespace> =
+            Api::all(client(app.clone(), controller("namespace-controller")));
+        assert!(controller.list(&Default::default()).await.is_ok());
+        let ns = serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap();
+        let Err(kube::Error::Api(status)) = controller.create(&PostParams::default(), &ns).await
+        else {
+            panic!("the namespace controller may not create namespaces");
+        };
+        assert_eq!(
+            status.message,
+            r#"namespaces is forbidden: User "system:serviceaccount:kube-system:namespace-controller" cannot create resource "namespaces" in API group "" at the cluster scope"#
+        );
 
         // The same path with a powerless identity is refused by the gate, as over HTTPS.
         let anonymous: Api<Namespace> = Api::all(client(app, UserInfo::anonymous()));

@@ -239,6 +239,41 @@ fn outbound_addresses() -> Vec<IpAddr> {
         .collect()
 }
 
+/// A CA's certificate and private key, PEM.
+#[derive(Clone)]
+pub struct CaPem {
+    /// The certificate.
+    pub cert: String,
+    /// The private key (PKCS#8).
+    pub key: String,
+}
+
+impl std::fmt::Debug for CaPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("CaPem").finish_non_exhaustive()
+    }
+}
+
+impl CaPem {
+    fn of(ca: &Ca) -> Self {
+        CaPem {
+            cert: ca.cert_pem.clone(),
+            key: ca.issuer.key().serialize_pem(),
+        }
+    }
+}
+
+/// What k3s hands kube-controller-manager's `--cluster-signing-*` flags: the client CA signs
+/// client certificates (users, kubelets), the server CA kubelet serving certificates.
+#[derive(Debug, Clone)]
+pub struct SigningCas {
+    /// `client-ca`.
+    pub client: CaPem,
+    /// `server-ca`.
+    pub server: CaPem,
+}
+
 /// A CA: its certificate and what signs with it.
 struct Ca {
     cert_path: PathBuf,
@@ -262,6 +297,7 @@ pub struct ClusterCerts {
     server_ca_pem: String,
     server_ca_der: CertificateDer<'static>,
     client_ca_der: CertificateDer<'static>,
+    signing: SigningCas,
     serving: Leaf,
     admin: Leaf,
 }
@@ -328,14 +364,24 @@ impl ClusterCerts {
             },
         )?;
 
+        let signing = SigningCas {
+            client: CaPem::of(&client_ca),
+            server: CaPem::of(&server_ca),
+        };
         Ok(ClusterCerts {
             dir,
+            signing,
             server_ca_pem: server_ca.cert_pem,
             server_ca_der: server_ca.cert_der,
             client_ca_der: client_ca.cert_der,
             serving,
             admin,
         })
+    }
+
+    /// The CAs the controller manager's CSR signers sign with.
+    pub fn signing_cas(&self) -> &SigningCas {
+        &self.signing
     }
 
     /// The directory the files are in.

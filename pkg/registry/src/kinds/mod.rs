@@ -5,7 +5,8 @@
 //! - [`pod`]: pods, and the pod-spec defaults and validation every workload template shares.
 //! - [`service`], [`core`] (namespaces, configmaps, secrets), [`apps`]
 //!   (deployments, replicasets, statefulsets, daemonsets, replicationcontrollers), [`batch`]
-//!   (jobs, cronjobs), [`other`] (events, nodes, RBAC, volumes and the kinds that only have a
+//!   (jobs, cronjobs), [`certificates`] (CertificateSigningRequests, with `status` and
+//!   `approval`), [`other`] (events, nodes, RBAC, volumes and the kinds that only have a
 //!   status subresource).
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::Strategy;
 
 pub(crate) mod apps;
 pub(crate) mod batch;
+pub(crate) mod certificates;
 pub(crate) mod common;
 pub(crate) mod core;
 pub(crate) mod other;
@@ -98,6 +100,11 @@ const TABLE: &[(&str, &str, Make)] = &[
     ),
     ("", "PersistentVolumeClaim", make::<other::PvcStrategy>),
     ("", "PersistentVolume", make::<other::PvStrategy>),
+    (
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+        make::<certificates::CsrStrategy>,
+    ),
 ];
 
 /// The strategy for `resource`.

@@ -174,6 +174,8 @@ fn delete_options(eviction: &Value, dry_run: bool) -> Result<DeleteOptions> {
         precondition_uid: text("/preconditions/uid"),
         precondition_resource_version: text("/preconditions/resourceVersion"),
         propagation_policy,
+        // The eviction itself was admitted; deleting the pod is its consequence.
+        admission: Default::default(),
     })
 }
 

@@ -1,0 +1,412 @@
+//! The review APIs, create-only and never stored: TokenReview and SelfSubjectReview
+//! (`authentication.k8s.io`), SubjectAccessReview, SelfSubjectAccessReview,
+//! LocalSubjectAccessReview and SelfSubjectRulesReview (`authorization.k8s.io`). Each takes
+//! the posted object and answers it with its `status` filled in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rkube_api::field::{FieldError, Path};
+use rkube_api::resources::GroupKind;
+use rkube_api::status::ApiError;
+use serde_json::{Value, json};
+
+use crate::authn::BearerToken;
+use crate::authz::{Attributes, Authorizer, Decision};
+use crate::user::UserInfo;
+
+/// Answers the review APIs with the server's token authenticators and authorizer.
+#[derive(Debug, Clone)]
+pub struct Reviewer {
+    tokens: BearerToken,
+    audiences: Vec<String>,
+    authorizer: Arc<dyn Authorizer>,
+}
+
+/// The attributes a SubjectAccessReview spec asks about, owned.
+#[derive(Debug, Default)]
+struct Asked {
+    resource_request: bool,
+    verb: String,
+    group: String,
+    version: String,
+    resource: String,
+    subresource: String,
+    namespace: String,
+    name: String,
+    path: String,
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Reviewer {
+    /// Reviews tokens with `tokens` (accepted for `audiences`) and access with `authorizer`.
+    pub fn new(tokens: BearerToken, audiences: &[&str], authorizer: Arc<dyn Authorizer>) -> Self {
+        Reviewer {
+            tokens,
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            authorizer,
+        }
+    }
+
+    /// Whether `plural` in `group` is one of the review resources.
+    pub fn serves(group: &str, plural: &str) -> bool {
+        matches!(
+            (group, plural),
+            (
+                "authentication.k8s.io",
+                "tokenreviews" | "selfsubjectreviews"
+            ) | (
+                "authorization.k8s.io",
+                "subjectaccessreviews"
+                    | "selfsubjectaccessreviews"
+                    | "localsubjectaccessreviews"
+                    | "selfsubjectrulesreviews"
+            )
+        )
+    }
+
+    /// Answers a create of `plural` by `user` (in `namespace` for the namespaced
+    /// LocalSubjectAccessReview) with `body`, the posted object.
+    pub async fn review(
+        &self,
+        user: &UserInfo,
+        plural: &str,
+        namespace: &str,
+        mut body: Value,
+    ) -> Result<Value, ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::bad_request("the request body must be an object"));
+        }
+        let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
+        let status = match plural {
+            "tokenreviews" => self.token_review(&spec).await?,
+            "selfsubjectreviews" => json!({"userInfo": user_json(user)}),
+            "subjectaccessreviews" => {
+                let subject = subject_of(&spec);
+                let asked = asked(&spec, "SubjectAccessReview", "")?;
+                self.access(&subject, &asked)
+            }
+            "selfsubjectaccessreviews" => {
+                let asked = asked(&spec, "SelfSubjectAccessReview", "")?;
+                self.access(user, &asked)
+            }
+            "localsubjectaccessreviews" => {
+                let subject = subject_of(&spec);
+                let asked = asked(&spec, "LocalSubjectAccessReview", namespace)?;
+                self.access(&subject, &asked)
+            }
+            "selfsubjectrulesreviews" => self.rules(user, &text(&spec, "namespace")),
+            _ => {
+                return Err(ApiError::internal(format!(
+                    "{plural} is not a review resource"
+                )));
+            }
+        };
+        body["status"] = status;
+        if !body.get("metadata").is_some_and(Value::is_object) {
+            body["metadata"] = json!({});
+        }
+        if plural == "localsubjectaccessreviews" {
+            body["metadata"]["namespace"] = namespace.into();
+        }
+        body["metadata"]["creationTimestamp"] = Value::Null;
+        Ok(body)
+    }
+
+    async fn token_review(&self, spec: &Value) -> Result<Value, ApiError> {
+        let token = text(spec, "token");
+        let wanted = strings(spec.get("audiences"));
+        // Tokens are checked for the API server's audiences; a review naming others is
+        // answered for the ones both share.
+        let audiences: Vec<&String> = if wanted.is_empty() {
+            self.audiences.iter().collect()
+        } else {
+            wanted
+                .iter()
+                .filter(|a| self.audiences.contains(a))
+                .collect()
+        };
+        if token.is_empty() {
+            return Ok(json!({"user": {}, "error": "token is empty"}));
+        }
+        if audiences.is_empty() {
+            return Ok(
+                json!({"user": {}, "error": "token audiences are not accepted by this server"}),
+            );
+        }
+        Ok(match self.tokens.authenticate_token(&token).await {
+            Ok(mut user) => {
+                if !user.in_group(crate::user::AUTHENTICATED_GROUP) {
+                    user.groups
+                        .push(crate::user::AUTHENTICATED_GROUP.to_owned());
+                }
+                json!({"authenticated": true, "user": user_json(&user), "audiences": audiences})
+            }
+            Err(e) => json!({"user": {}, "error": e.to_string()}),
+        })
+    }
+
+    fn access(&self, user: &UserInfo, asked: &Asked) -> Value {
+        let attributes = Attributes {
+            user,
+            verb: &asked.verb,
+            resource_request: asked.resource_request,
+            api_group: &asked.group,
+            api_version: &asked.version,
+            resource: &asked.resource,
+            subresource: &asked.subresource,
+            namespace: &asked.namespace,
+            name: &asked.name,
+            path: &asked.path,
+        };
+        let decision = self.authorizer.authorize(&attributes);
+        let mut status = json!({"allowed": decision.allowed()});
+        if let Decision::Deny(_) = decision {
+            status["denied"] = true.into();
+        }
+        if !decision.reason().is_empty() {
+            status["reason"] = decision.reason().into();
+        }
+        status
+    }
+
+    fn rules(&self, user: &UserInfo, namespace: &str) -> Value {
+        let found = self.authorizer.rules_for(user, namespace);
+        let (mut resource, mut non_resource) = (Vec::new(), Vec::new());
+        for rule in found.rules {
+            if !rule.resources.is_empty() {
+                resource.push(json!({
+                    "verbs": rule.verbs,
+                    "apiGroups": rule.api_groups,
+                    "resources": rule.resources,
+                    "resourceNames": (!rule.resource_names.is_empty()).then_some(&rule.resource_names),
+                }));
+            }
+            if !rule.non_resource_urls.is_empty() {
+                non_resource
+                    .push(json!({"verbs": rule.verbs, "nonResourceURLs": rule.non_resource_urls}));
+            }
+        }
+        let mut status = json!({
+            "resourceRules": resource,
+            "nonResourceRules": non_resource,
+            "incomplete": !found.errors.is_empty(),
+        });
+        if !found.errors.is_empty() {
+            status["evaluationError"] = format!("[{}]", found.errors.join(", ")).into();
+        }
+        status
+    }
+}
+
+/// A user as the review APIs show it (`username`, `uid`, `groups`, `extra`).
+fn user_json(user: &UserInfo) -> Value {
+    serde_json::to_value(user).unwrap_or_else(|_| json!({}))
+}
+
+/// The subject of a (Local)SubjectAccessReview.
+fn subject_of(spec: &Value) -> UserInfo {
+    let extra: BTreeMap<String, Vec<String>> = spec
+        .get("extra")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), strings(Some(v))))
+                .collect()
+        })
+        .unwrap_or_default();
+    UserInfo {
+        name: text(spec, "user"),
+        uid: text(spec, "uid"),
+        groups: strings(spec.get("groups")),
+        extra,
+    }
+}
+
+/// The attributes a spec asks about, validated as upstream's `ValidateSubjectAccessReviewSpec`.
+fn asked(spec: &Value, kind: &str, namespace: &str) -> Result<Asked, ApiError> {
+    let resource = spec.get("resourceAttributes").filter(|v| v.is_object());
+    let non_resource = spec.get("nonResourceAttributes").filter(|v| v.is_object());
+    let path = Path::new("spec");
+    let mut errs = Vec::new();
+    match (resource, non_resource) {
+        (Some(_), Some(_)) => errs.push(FieldError::invalid(
+            &path.child("nonResourceAttributes"),
+            "",
+            "cannot be specified in combination with resourceAttributes",
+        )),
+        (None, None) => errs.push(FieldError::invalid(
+            &path.child("resourceAttributes"),
+            "null",
+            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        )),
+        _ => {}
+    }
+    if kind != "SelfSubjectAccessReview"
+        && text(spec, "user").is_empty()
+        && strings(spec.get("groups")).is_empty()
+    {
+        errs.push(FieldError::required(
+            &path.child("user"),
+            "at least one of user or group must be specified",
+        ));
+    }
+    if kind == "LocalSubjectAccessReview"
+        && let Some(r) = resource
+        && text(r, "namespace") != namespace
+    {
+        errs.push(FieldError::invalid(
+            &path.child("resourceAttributes").child("namespace"),
+            text(r, "namespace"),
+            "must match metadata.namespace",
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(
+            GroupKind::new("authorization.k8s.io", kind),
+            "",
+            &errs,
+        ));
+    }
+    Ok(match (resource, non_resource) {
+        (Some(r), _) => Asked {
+            resource_request: true,
+            verb: text(r, "verb"),
+            group: text(r, "group"),
+            version: text(r, "version"),
+            resource: text(r, "resource"),
+            subresource: text(r, "subresource"),
+            namespace: text(r, "namespace"),
+            name: text(r, "name"),
+            path: String::new(),
+        },
+        (None, Some(n)) => Asked {
+            verb: text(n, "verb"),
+            path: text(n, "path"),
+            ..Asked::default()
+        },
+        (None, None) => Asked::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::{PrivilegedGroups, RbacAuthorizer, RbacIndex, Union, rbac::Kind};
+
+    fn reviewer() -> Reviewer {
+        let index = Arc::new(RbacIndex::new());
+        index.replace(
+            Kind::ClusterRole,
+            &[json!({"metadata": {"name": "view"},
+            "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]})],
+        );
+        index.replace(Kind::RoleBinding, &[json!({"metadata": {"name": "b", "namespace": "ns"},
+            "roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "User", "name": "alice"}]})]);
+        let authorizer = Union::new(vec![
+            Arc::new(PrivilegedGroups(vec!["system:masters".into()])),
+            Arc::new(RbacAuthorizer::new(index)),
+        ]);
+        Reviewer::new(BearerToken::new(vec![]), &["api"], Arc::new(authorizer))
+    }
+
+    #[tokio::test]
+    async fn access_reviews_answer_for_the_subject() {
+        let r = reviewer();
+        let alice = UserInfo::new("alice", &["system:authenticated"]);
+        let ssar = |verb: &str, ns: &str| {
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": verb, "resource": "pods", "namespace": ns}}})
+        };
+        let answer = r
+            .review(&alice, "selfsubjectaccessreviews", "", ssar("list", "ns"))
+            .await
+            .unwrap();
+        assert_eq!(answer["status"]["allowed"], true);
+        assert_eq!(answer["kind"], "SelfSubjectAccessReview");
+        let answer = r
+            .review(&alice, "selfsubjectaccessreviews", "", ssar("delete", "ns"))
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], json!({"allowed": false}));
+
+        let sar = json!({"spec": {"user": "alice", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "ns"}}});
+        let answer = r
+            .review(&alice, "subjectaccessreviews", "", sar)
+            .await
+            .unwrap();
+        assert_eq!(answer["status"]["allowed"], true);
+        let err = r
+            .review(
+                &alice,
+                "subjectaccessreviews",
+                "",
+                json!({"spec": {"resourceAttributes": {"verb": "get"}}}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), 422);
+        assert_eq!(
+            err.message(),
+            r#"SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Required value: at least one of user or group must be specified"#
+        );
+        let lsar = json!({"spec": {"user": "alice", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "other"}}});
+        assert_eq!(
+            r.review(&alice, "localsubjectaccessreviews", "ns", lsar)
+                .await
+                .unwrap_err()
+                .code(),
+            422
+        );
+
+        let rules = r
+            .review(
+                &alice,
+                "selfsubjectrulesreviews",
+                "",
+                json!({"spec": {"namespace": "ns"}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rules["status"]["resourceRules"][0]["verbs"],
+            json!(["get", "list"])
+        );
+        assert_eq!(rules["status"]["incomplete"], false);
+
+        let whoami = r
+            .review(&alice, "selfsubjectreviews", "", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            whoami["status"]["userInfo"],
+            json!({"username": "alice", "groups": ["system:authenticated"]})
+        );
+        let token = r
+            .review(&alice, "tokenreviews", "", json!({"spec": {"token": "x"}}))
+            .await
+            .unwrap();
+        assert_eq!(
+            token["status"],
+            json!({"user": {}, "error": "invalid bearer token"})
+        );
+    }
+}

@@ -1,12 +1,13 @@
-//! Just enough DER and PEM for the certificates API: reading PKCS#10 certificate requests and
-//! X.509 certificates (the parts rkube looks at), and writing the few DER elements a signer
-//! builds a certificate from. Signature checks need a crypto library and live with their
+//! Just enough DER and PEM for rkube's certificates: reading PKCS#10 certificate requests and
+//! X.509 certificates (the parts rkube looks at: a client's user and groups, a CA's name and
+//! key, validity), and writing the few DER elements a signer builds a certificate from. Signature checks need a crypto library and live with their
 //! callers; this module only says where the signed bytes, the signature and the key are.
 //!
 //! [`Reader`] walks DER elements without copying; [`pem_decode`] is Go's `pem.Decode` (first
 //! block, the rest of the input); [`CertificateRequest::parse`] and [`Certificate::parse`] read
 //! the two structures; [`element`] writes one DER element.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use base64::Engine as _;
@@ -186,13 +187,48 @@ pub struct Attribute<'a> {
     pub value: &'a [u8],
 }
 
-impl Attribute<'_> {
-    /// The value as text, for the string types whose content is ASCII or UTF-8.
-    pub fn text(&self) -> Option<&str> {
-        // UTF8String, NumericString, PrintableString, T61String (as Go reads it), IA5String.
-        matches!(self.tag, 0x0c | 0x12 | 0x13 | 0x14 | 0x16)
-            .then(|| std::str::from_utf8(self.value).ok())
-            .flatten()
+impl<'a> Attribute<'a> {
+    /// The value as text, for the string types Go's x509 package decodes (UTF8String,
+    /// NumericString, PrintableString, T61String as Go reads it, IA5String, BMPString);
+    /// `None` otherwise.
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        match self.tag {
+            0x0c | 0x12 | 0x13 | 0x14 | 0x16 => {
+                std::str::from_utf8(self.value).ok().map(Cow::Borrowed)
+            }
+            // BMPString: UTF-16, big endian.
+            0x1e if self.value.len().is_multiple_of(2) => {
+                let units: Vec<u16> = self
+                    .value
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                String::from_utf16(&units).ok().map(Cow::Owned)
+            }
+            _ => None,
+        }
+    }
+
+    /// The attribute type as OID arcs (`[2, 5, 4, 3]`).
+    pub fn oid_arcs(&self) -> Vec<u64> {
+        let mut arcs = Vec::new();
+        let mut value = 0u64;
+        for &b in self.oid {
+            value = (value << 7) | u64::from(b & 0x7f);
+            if b & 0x80 != 0 {
+                continue;
+            }
+            if arcs.is_empty() {
+                // The first subidentifier packs two arcs.
+                let first = (value / 40).min(2);
+                arcs.push(first);
+                arcs.push(value - first * 40);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        }
+        arcs
     }
 }
 
@@ -213,7 +249,7 @@ pub fn parse_name(content: &[u8]) -> Result<Vec<Attribute<'_>>, DerError> {
 }
 
 /// The texts of the attributes of type `oid` in `name`, in order.
-pub fn name_values<'a>(name: &'a [Attribute<'a>], oid: &[u8]) -> Vec<&'a str> {
+pub fn name_values<'a>(name: &[Attribute<'a>], oid: &[u8]) -> Vec<Cow<'a, str>> {
     name.iter()
         .filter(|a| a.oid == oid)
         .filter_map(Attribute::text)
@@ -378,15 +414,14 @@ impl<'a> CertificateRequest<'a> {
     }
 
     /// The subject's common name (the last one, as Go reads it), or "".
-    pub fn common_name(&self) -> &str {
+    pub fn common_name(&self) -> Cow<'a, str> {
         name_values(&self.subject, oid::COMMON_NAME)
-            .last()
-            .copied()
-            .unwrap_or("")
+            .pop()
+            .unwrap_or_default()
     }
 
     /// The subject's organizations, in order.
-    pub fn organizations(&self) -> Vec<&str> {
+    pub fn organizations(&self) -> Vec<Cow<'a, str>> {
         name_values(&self.subject, oid::ORGANIZATION)
     }
 }
@@ -631,6 +666,39 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_texts_and_oids_read_as_go_reads_them() {
+        let cn = Attribute {
+            oid: oid::COMMON_NAME,
+            tag: tag::UTF8_STRING,
+            value: b"system:admin",
+        };
+        assert_eq!(cn.text().as_deref(), Some("system:admin"));
+        assert_eq!(cn.oid_arcs(), [2, 5, 4, 3]);
+        // BMPString is UTF-16 big endian; an odd length is not text.
+        let bmp = Attribute {
+            oid: oid::ORGANIZATION,
+            tag: 0x1e,
+            value: &[0, b'd', 0, b'e', 0, b'v', 0, b's'],
+        };
+        assert_eq!(bmp.text().as_deref(), Some("devs"));
+        assert_eq!(bmp.oid_arcs(), [2, 5, 4, 10]);
+        let odd = Attribute {
+            value: &[0, b'd', 0],
+            ..bmp
+        };
+        assert_eq!(odd.text(), None);
+        let integer = Attribute {
+            tag: tag::INTEGER,
+            ..cn
+        };
+        assert_eq!(integer.text(), None);
+        assert_eq!(
+            name_values(&[cn, bmp], oid::ORGANIZATION),
+            [Cow::from("devs")]
+        );
+    }
 
     #[test]
     fn elements_use_the_short_and_long_length_forms() {

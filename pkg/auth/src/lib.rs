@@ -7,7 +7,7 @@
 //! - [`user`]: [`UserInfo`] and the well-known user and group names.
 //! - [`authn`]: the [`authn::Authenticator`] contract and union (401 on a bad credential,
 //!   anonymous only when nothing was presented); client certificates ([`authn::x509`], over
-//!   [`x509`], a minimal certificate reader), bearer tokens from a static token file
+//!   `rkube_api::x509`'s certificate reader), bearer tokens from a static token file
 //!   ([`authn::token_file`]), service account JWTs ([`authn::service_account`], also the JWKS
 //!   and OIDC discovery documents) and bootstrap tokens ([`authn::bootstrap`]).
 //! - [`impersonation`]: the `Impersonate-*` headers, checked with the `impersonate` verb.
@@ -28,6 +28,5 @@ pub mod authz;
 pub mod impersonation;
 pub mod review;
 pub mod user;
-pub mod x509;
 
 pub use user::UserInfo;

@@ -58,7 +58,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, ConfigError, DatastoreEndpoint, DatastoreTls};
 pub use datastore::{Datastore, DatastoreError};
-pub use rkube_auth::x509;
+pub use rkube_api::x509;
 
 /// Runs the server until `shutdown` completes, then stops it gracefully.
 ///

@@ -625,7 +625,7 @@ fn parse_cert(path: &Path, pem: &str) -> Result<CertificateDer<'static>, TlsErro
         }
         e => invalid(e.to_string()),
     })?;
-    x509::parse_certificate(&der).map_err(|e| invalid(e.to_string()))?;
+    x509::Certificate::parse(&der).map_err(|e| invalid(e.to_string()))?;
     Ok(der)
 }
 
@@ -642,7 +642,7 @@ fn parse_key(
         what: "private key",
         reason: e.to_string(),
     })?;
-    let spki = x509::parse_certificate(cert)
+    let spki = x509::Certificate::parse(cert)
         .map(|f| f.spki.to_vec())
         .unwrap_or_default();
     if key.subject_public_key_info() != spki {
@@ -834,7 +834,7 @@ fn issuer_params(path: &Path, der: &CertificateDer<'_>) -> Result<CertificatePar
         what: "certificate",
         reason,
     };
-    let fields = x509::parse_certificate(der).map_err(|e| invalid(e.to_string()))?;
+    let fields = x509::Certificate::parse(der).map_err(|e| invalid(e.to_string()))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     for attribute in &fields.subject {
@@ -843,9 +843,10 @@ fn issuer_params(path: &Path, der: &CertificateDer<'_>) -> Result<CertificatePar
             .ok_or_else(|| invalid("its subject has a value that is not text".to_string()))?;
         // Re-encoded with the same string type, so the issuer name matches byte for byte.
         let value = match attribute.tag {
-            x509::TAG_UTF8_STRING => DnValue::Utf8String(text),
-            x509::TAG_PRINTABLE_STRING => DnValue::PrintableString(
-                text.try_into()
+            x509::tag::UTF8_STRING => DnValue::Utf8String(text.into_owned()),
+            x509::tag::PRINTABLE_STRING => DnValue::PrintableString(
+                text.into_owned()
+                    .try_into()
                     .map_err(|e: rcgen::Error| invalid(e.to_string()))?,
             ),
             _ => {
@@ -1009,11 +1010,11 @@ mod tests {
         let der =
             CertificateDer::from_pem_slice(certs.admin_credentials().client_certificate.as_bytes())
                 .unwrap();
-        let fields = x509::parse_certificate(&der).unwrap();
+        let fields = x509::Certificate::parse(&der).unwrap();
         let subject: Vec<(Vec<u64>, String)> = fields
             .subject
             .iter()
-            .map(|a| (a.oid_arcs(), a.text().unwrap()))
+            .map(|a| (a.oid_arcs(), a.text().unwrap().into_owned()))
             .collect();
         assert_eq!(
             subject,

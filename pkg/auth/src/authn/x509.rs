@@ -12,7 +12,7 @@ use rustls::server::danger::ClientCertVerifier;
 
 use super::{Authenticator, AuthnError, Credentials};
 use crate::user::UserInfo;
-use crate::x509;
+use rkube_api::x509::{self, Certificate};
 
 /// The certificates a client presented during the TLS handshake, leaf first; empty if none.
 /// The listener puts it on every request of the connection.
@@ -94,14 +94,14 @@ impl CertAuthenticator {
         self.verifier
             .verify_client_cert(leaf, intermediates, now)
             .map_err(|e| refused(&e))?;
-        let fields = x509::parse_certificate(leaf).map_err(|e| refused(&e))?;
+        let fields = Certificate::parse(leaf).map_err(|e| refused(&e))?;
         let mut name = None;
         let mut groups = Vec::new();
         for attribute in &fields.subject {
             match attribute.oid {
                 // Go's pkix.Name keeps the last CN and every O, in order.
-                x509::OID_COMMON_NAME => name = attribute.text(),
-                x509::OID_ORGANIZATION => groups.extend(attribute.text()),
+                x509::oid::COMMON_NAME => name = attribute.text().map(String::from),
+                x509::oid::ORGANIZATION => groups.extend(attribute.text().map(String::from)),
                 _ => {}
             }
         }

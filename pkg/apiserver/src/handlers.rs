@@ -252,7 +252,14 @@ impl Target {
             .patch(&self.scope, &self.info.name, patch_type, &patch, &opts)
             .await?;
         let warnings = [answer.warnings, self.admission_warnings()].concat();
-        self.object_response(StatusCode::OK, output, &answer.value, &warnings)
+        let (object, created) = &answer.value;
+        // An apply that created the object answers 201, as upstream.
+        let code = if *created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        self.object_response(code, output, object, &warnings)
     }
 
     async fn delete(self, headers: &HeaderMap, body: Body) -> Result<Response> {

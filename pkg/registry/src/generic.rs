@@ -698,7 +698,7 @@ impl GenericRest {
         body: &[u8],
         options: &PatchOptions,
         mode: Mode,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         let mut track = Track::new(
             options.field_manager.as_deref(),
             options.user_agent.as_deref(),
@@ -707,7 +707,7 @@ impl GenericRest {
         let resource = self.resource;
         let missing = || ApiError::not_found(resource.group_resource(), name);
         let mut warnings = Vec::new();
-        let (object, _) = if patch_type == PatchType::Apply {
+        let written = if patch_type == PatchType::Apply {
             let config = parse_apply(body)?;
             track.applied = true;
             let owns_status = self.owns_status_separately();
@@ -757,7 +757,7 @@ impl GenericRest {
             .await?
         };
         Ok(Answer {
-            value: object,
+            value: written,
             warnings,
         })
     }
@@ -1482,16 +1482,16 @@ impl Rest for GenericRest {
         patch_type: PatchType,
         patch: &[u8],
         options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         let Answer {
-            value: object,
+            value: (object, created),
             mut warnings,
         } = self
             .patch_part(scope, name, patch_type, patch, options, Mode::Main)
             .await?;
         warnings.extend(self.strategy.warnings(object.value()));
         Ok(Answer {
-            value: object,
+            value: (object, created),
             warnings,
         })
     }
@@ -1585,7 +1585,7 @@ impl Rest for StatusRest {
         patch_type: PatchType,
         patch: &[u8],
         options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         self.parent
             .patch_part(scope, name, patch_type, patch, options, self.mode)
             .await

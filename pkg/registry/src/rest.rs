@@ -319,7 +319,8 @@ pub trait Rest: Send + Sync + 'static {
         Err(self.unsupported("update"))
     }
 
-    /// PATCH of one object; `patch` is the body as sent.
+    /// PATCH of one object; `patch` is the body as sent. The flag is true when it was created
+    /// (an apply of a missing object).
     async fn patch(
         &self,
         _scope: &Scope,
@@ -327,7 +328,7 @@ pub trait Rest: Send + Sync + 'static {
         _patch_type: PatchType,
         _patch: &[u8],
         _options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         Err(self.unsupported("patch"))
     }
 

@@ -93,7 +93,7 @@ impl ScaleRest {
         name: &str,
         body: &[u8],
         options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         let config = parse_apply(body)?;
         let mut track = Track::new(
             options.field_manager.as_deref(),
@@ -136,8 +136,9 @@ impl ScaleRest {
                 },
             )
             .await?;
+        // A scale never creates its parent.
         Ok(Answer {
-            value: self.scale_of(&parent)?,
+            value: (self.scale_of(&parent)?, false),
             warnings,
         })
     }
@@ -250,7 +251,7 @@ impl Rest for ScaleRest {
         patch_type: PatchType,
         patch: &[u8],
         options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         if patch_type == PatchType::Apply {
             return self.apply_patch(scope, name, patch, options).await;
         }
@@ -278,8 +279,9 @@ impl Rest for ScaleRest {
                 },
             )
             .await?;
+        // A scale never creates its parent.
         Ok(Answer {
-            value: self.scale_of(&parent)?,
+            value: (self.scale_of(&parent)?, false),
             warnings,
         })
     }

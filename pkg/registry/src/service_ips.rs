@@ -347,7 +347,7 @@ impl Rest for ServiceRest {
         patch_type: PatchType,
         patch: &[u8],
         options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         // An apply that creates the Service allocates its ClusterIP as a create does.
         if patch_type == PatchType::Apply {
             let missing = self
@@ -364,14 +364,18 @@ impl Rest for ServiceRest {
                     user_agent: options.user_agent.clone(),
                     admission: options.admission.clone(),
                 };
-                return self.create_allocated(scope, object, &create, false).await;
+                let created = self.create_allocated(scope, object, &create, false).await?;
+                return Ok(Answer {
+                    value: (created.value, true),
+                    warnings: created.warnings,
+                });
             }
         }
         let answer = self
             .services
             .patch(scope, name, patch_type, patch, options)
             .await?;
-        self.release_if_gone(&answer.value, options.dry_run).await;
+        self.release_if_gone(&answer.value.0, options.dry_run).await;
         Ok(answer)
     }
 

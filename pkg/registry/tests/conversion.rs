@@ -202,7 +202,7 @@ async fn an_hpa_created_as_v2_reads_as_v1_and_keeps_its_metrics_through_v1_write
         .await
         .unwrap()
         .value;
-    assert_eq!(patched.value()["spec"]["minReplicas"], 2);
+    assert_eq!(patched.0.value()["spec"]["minReplicas"], 2);
     let stored = f
         .stored("/registry/horizontalpodautoscalers/default/api")
         .await;

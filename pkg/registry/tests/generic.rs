@@ -443,14 +443,14 @@ async fn patches() {
     let merged = patch(PatchType::Merge, r#"{"data":{"x":"1","k":null}}"#)
         .await
         .unwrap();
-    assert_eq!(merged.value.value()["data"], json!({"x": "1"}));
+    assert_eq!(merged.value.0.value()["data"], json!({"x": "1"}));
     let smp = patch(
         PatchType::StrategicMerge,
         r#"{"metadata":{"labels":{"l":"v"}}}"#,
     )
     .await
     .unwrap();
-    assert_eq!(smp.value.value()["metadata"]["labels"]["l"], "v");
+    assert_eq!(smp.value.0.value()["metadata"]["labels"]["l"], "v");
     // finalizers merge as a set under a strategic patch (a merge patch would replace them);
     // as upstream orders a merged list, what the patch brings goes before what only the live
     // object has.
@@ -468,7 +468,7 @@ async fn patches() {
     }
     let both = patch(PatchType::Merge, "{}").await.unwrap();
     assert_eq!(
-        both.value.value()["metadata"]["finalizers"],
+        both.value.0.value()["metadata"]["finalizers"],
         json!(["c/d", "a/b"])
     );
     patch(PatchType::Merge, r#"{"metadata":{"finalizers":null}}"#)
@@ -480,7 +480,7 @@ async fn patches() {
     )
     .await
     .unwrap();
-    assert_eq!(json_patch.value.value()["data"]["y"], "2");
+    assert_eq!(json_patch.value.0.value()["data"]["y"], "2");
     let err = patch(
         PatchType::Json,
         r#"[{"op":"test","path":"/data/x","value":"nope"}]"#,
@@ -713,7 +713,7 @@ async fn status_subresource_writes_only_status() {
         .await
         .unwrap()
         .value;
-    assert_eq!(patched.value()["status"]["readyReplicas"], 1);
+    assert_eq!(patched.0.value()["status"]["readyReplicas"], 1);
     assert!(
         registry
             .rest(res("", "configmaps"), Some("status"))
@@ -776,7 +776,7 @@ async fn scale_subresource_reads_and_writes_replicas() {
         .await
         .unwrap()
         .value;
-    assert_eq!(patched.value()["spec"]["replicas"], 1);
+    assert_eq!(patched.0.value()["spec"]["replicas"], 1);
     let err = scale
         .patch(
             &scope,

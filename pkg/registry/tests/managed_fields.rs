@@ -126,7 +126,7 @@ async fn every_write_records_its_manager() {
         .await
         .unwrap()
         .value;
-    assert!(entries(patched.value()).contains(&entry("controller", "Update", "status")));
+    assert!(entries(patched.0.value()).contains(&entry("controller", "Update", "status")));
 
     // Apply conflicts with the update that owns replicas, then forces.
     let apply = |force: bool| PatchOptions {
@@ -149,9 +149,9 @@ async fn every_write_records_its_manager() {
         .await
         .unwrap()
         .value;
-    assert_eq!(applied.value()["spec"]["replicas"], 5);
-    assert!(entries(applied.value()).contains(&entry("applier", "Apply", "")));
-    assert!(!entries(applied.value()).iter().any(|e| e.0 == "scaler"));
+    assert_eq!(applied.0.value()["spec"]["replicas"], 5);
+    assert!(entries(applied.0.value()).contains(&entry("applier", "Apply", "")));
+    assert!(!entries(applied.0.value()).iter().any(|e| e.0 == "scaler"));
 
     // The body's kind must be the URL's.
     let wrong = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap",

@@ -281,7 +281,7 @@ async fn patch_part(registry: &Registry, sub: &str, patch: Value) -> Result<Valu
             &PatchOptions::default(),
         )
         .await
-        .map(|a| a.value.into_value())
+        .map(|a| a.value.0.into_value())
 }
 
 #[tokio::test]

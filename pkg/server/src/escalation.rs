@@ -256,7 +256,7 @@ impl Rest for EscalationCheck {
         patch_type: PatchType,
         patch: &[u8],
         options: &PatchOptions,
-    ) -> Result<Answer<Object>> {
+    ) -> Result<Answer<(Object, bool)>> {
         let options = PatchOptions {
             admission: self.guarded(&options.admission),
             ..options.clone()

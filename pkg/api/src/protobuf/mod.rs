@@ -26,6 +26,7 @@ mod schema;
 mod wire;
 
 pub use self::encode::{Error as EncodeError, encode, encode_list, watch_frame};
+pub use self::wire::Writer;
 
 use serde_json::{Map, Value};
 

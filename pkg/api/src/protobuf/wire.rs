@@ -123,38 +123,39 @@ impl Raw<'_> {
 }
 
 /// Writes fields in the order they are given (ascending numbers, as Go's generated code does).
+/// Public for the API server's other protobuf documents (OpenAPI v2).
 #[derive(Debug, Default)]
-pub(crate) struct Writer {
+pub struct Writer {
     buf: Vec<u8>,
 }
 
 impl Writer {
     /// A writer whose output starts with `prefix` (the magic number of a whole body).
-    pub(crate) fn with_prefix(prefix: &[u8]) -> Self {
+    pub fn with_prefix(prefix: &[u8]) -> Self {
         Self {
             buf: prefix.to_vec(),
         }
     }
 
     /// What has been written.
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 
     /// A varint field (int32 sign-extended to 64 bits first, as Go does).
-    pub(crate) fn varint_field(&mut self, number: u32, value: u64) {
+    pub fn varint_field(&mut self, number: u32, value: u64) {
         self.key(number, 0);
         put_varint(&mut self.buf, value);
     }
 
     /// A fixed64 field (double).
-    pub(crate) fn fixed64_field(&mut self, number: u32, value: u64) {
+    pub fn fixed64_field(&mut self, number: u32, value: u64) {
         self.key(number, 1);
         self.buf.extend_from_slice(&value.to_le_bytes());
     }
 
     /// A length-delimited field holding `bytes` (string, bytes).
-    pub(crate) fn bytes_field(&mut self, number: u32, bytes: &[u8]) {
+    pub fn bytes_field(&mut self, number: u32, bytes: &[u8]) {
         self.key(number, 2);
         put_varint(&mut self.buf, bytes.len() as u64);
         self.buf.extend_from_slice(bytes);
@@ -162,7 +163,7 @@ impl Writer {
 
     /// A nested message written by `body`. Its length is only known afterwards, so it is put in
     /// front of the content then: one move of the content instead of sizing every message twice.
-    pub(crate) fn message_field<E>(
+    pub fn message_field<E>(
         &mut self,
         number: u32,
         body: impl FnOnce(&mut Self) -> Result<(), E>,

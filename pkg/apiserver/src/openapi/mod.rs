@@ -15,13 +15,15 @@
 //! This file serves them as kube-openapi's handlers do: `/openapi/v3` is an index of
 //! group-version documents with content hashes; `/openapi/v3/<gv>` answers the document with an
 //! `ETag` (and immutable caching when fetched by its hash; a stale hash is redirected with 301 to
-//! the current one); `/openapi/v2` is the Swagger 2.0 document of everything. Each document is
-//! built once, on first request, and served as shared bytes.
+//! the current one); `/openapi/v2` is the Swagger 2.0 document of everything, as JSON or as
+//! gnostic's protobuf (`v2_proto`, what kubectl's client-side validation reads). Each document
+//! is built once, on first request, and served as shared bytes.
 
 mod fields;
 mod patch_meta;
 mod paths;
 mod schemas;
+mod v2_proto;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -71,21 +73,48 @@ impl Dialect {
     }
 }
 
-/// A document as served: its bytes and content hash (upstream: SHA-512 in hex; any stable
-/// digest serves clients, which treat it as opaque).
+/// The protobuf media types of the v2 document: the one it is answered as, then the deprecated
+/// spelling clients still ask for (kubectl does). The answer never carries the `@` form, which
+/// Go's `mime.ParseMediaType` refuses.
+const V2_PROTOBUF: [&str; 2] = [
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+];
+
+/// A document as served: its bytes, media type and content hash (upstream: SHA-512 in hex; any
+/// stable digest serves clients, which treat it as opaque).
 struct Doc {
     body: Bytes,
+    content_type: &'static str,
     hash: String,
 }
 
 impl Doc {
+    /// The JSON form of `value`.
     fn new(value: &Value) -> Doc {
-        let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+        Doc::from_bytes(
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json",
+        )
+    }
+
+    fn from_bytes(body: Vec<u8>, content_type: &'static str) -> Doc {
+        let body = Bytes::from(body);
         let mut hasher = DefaultHasher::new();
         body.hash(&mut hasher);
         let hash = format!("{:016X}", hasher.finish());
-        Doc { body, hash }
+        Doc {
+            body,
+            content_type,
+            hash,
+        }
     }
+}
+
+/// The v2 document in its two encodings.
+struct V2 {
+    json: Doc,
+    protobuf: Doc,
 }
 
 /// Every v3 document by group-version path (`api/v1`, `apis/apps/v1`, `apis/apps`, `api`,
@@ -171,7 +200,7 @@ fn v3_doc(paths: Value, defs: &Map<String, Value>) -> Doc {
     }))
 }
 
-static V2_DOC: LazyLock<Doc> = LazyLock::new(|| {
+static V2_DOCS: LazyLock<V2> = LazyLock::new(|| {
     let mut all = Map::new();
     for version in CORE_VERSIONS {
         all.extend(paths::group_version("", version, Dialect::V2));
@@ -182,7 +211,7 @@ static V2_DOC: LazyLock<Doc> = LazyLock::new(|| {
         }
     }
     let defs = schemas::definitions(Dialect::V2);
-    Doc::new(&json!({
+    let doc = json!({
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": "v1.34.0"},
         "paths": all,
@@ -194,7 +223,11 @@ static V2_DOC: LazyLock<Doc> = LazyLock::new(|| {
             "name": "authorization",
             "type": "apiKey",
         }},
-    }))
+    });
+    V2 {
+        json: Doc::new(&doc),
+        protobuf: Doc::from_bytes(v2_proto::encode(&doc), V2_PROTOBUF[0]),
+    }
 });
 
 /// The component schemas `paths` refers to, transitively.
@@ -242,7 +275,13 @@ pub(crate) fn serve(
 ) -> Option<Result<Response, Failure>> {
     let rest = path.strip_prefix("/openapi/")?;
     Some(match rest {
-        "v2" => respond(&V2_DOC, headers, None, "/openapi/v2"),
+        "v2" => respond(
+            &V2_DOCS.json,
+            Some(&V2_DOCS.protobuf),
+            headers,
+            None,
+            "/openapi/v2",
+        ),
         "v3" => {
             let index = &V3_DOCS.index;
             // The index is always JSON, as upstream's discovery handler answers it.
@@ -256,16 +295,17 @@ pub(crate) fn serve(
                 .find(|(k, _)| k == "hash")
                 .map(|(_, v)| v)
                 .filter(|h| !h.is_empty());
-            respond(doc, headers, hash.as_deref(), gv)
+            respond(doc, None, headers, hash.as_deref(), gv)
         }
     })
 }
 
-/// kube-openapi's negotiation: the first acceptable range that JSON satisfies wins; protobuf
-/// (`application/com.github.proto-openapi.spec.v*+protobuf`) is not served, so a client that
-/// accepts only it gets 406.
+/// kube-openapi's negotiation: the first acceptable range wins, JSON for wildcards; `protobuf`
+/// is the document's protobuf form where there is one (v2). The v3 documents are served as JSON
+/// only, so a client that accepts only their protobuf gets 406.
 fn respond(
-    doc: &Doc,
+    json_doc: &Doc,
+    protobuf: Option<&Doc>,
     headers: &HeaderMap,
     hash: Option<&str>,
     gv: &str,
@@ -275,13 +315,22 @@ fn respond(
         .and_then(|v| v.to_str().ok())
         .filter(|a| !a.trim().is_empty())
         .unwrap_or("*/*");
-    let json = negotiate::parse_accept(accept).iter().any(|r| {
-        matches!(r.type_.as_str(), "application" | "*")
-            && matches!(r.subtype.as_str(), "json" | "*")
+    let chosen = negotiate::parse_accept(accept).iter().find_map(|r| {
+        let json = matches!(r.type_.as_str(), "application" | "*")
+            && matches!(r.subtype.as_str(), "json" | "*");
+        if json {
+            return Some(json_doc);
+        }
+        let media = format!("{}/{}", r.type_, r.subtype);
+        protobuf.filter(|_| V2_PROTOBUF.contains(&media.as_str()))
     });
-    if !json {
-        return Err(ApiError::not_acceptable(&["application/json"]).into());
-    }
+    let Some(doc) = chosen else {
+        let mut served = vec!["application/json"];
+        if protobuf.is_some() {
+            served.push(V2_PROTOBUF[0]);
+        }
+        return Err(ApiError::not_acceptable(&served).into());
+    };
     match hash {
         Some(h) if h != doc.hash => {
             let location = format!("/openapi/v3/{gv}?hash={}", doc.hash);
@@ -308,9 +357,9 @@ fn document(doc: &Doc, headers: &HeaderMap, immutable: bool) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut response = if fresh {
-        bytes_response(StatusCode::NOT_MODIFIED, "application/json", Bytes::new())
+        bytes_response(StatusCode::NOT_MODIFIED, doc.content_type, Bytes::new())
     } else {
-        bytes_response(StatusCode::OK, "application/json", doc.body.clone())
+        bytes_response(StatusCode::OK, doc.content_type, doc.body.clone())
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag) {

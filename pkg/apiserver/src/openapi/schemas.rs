@@ -179,6 +179,22 @@ pub(crate) fn definitions(dialect: Dialect) -> Map<String, Value> {
         generate(&mut generator);
     }
     let mut defs = generator.take_definitions(true);
+    // k8s-openapi makes every resource's `metadata` a required field (its Rust type is not an
+    // Option); upstream's Go field is `omitempty` and never required. kubectl's client-side
+    // validation would refuse a manifest without metadata (a TokenReview) otherwise.
+    for schema in defs.values_mut() {
+        if let Some(Value::Array(required)) = schema.get_mut("required") {
+            required.retain(|f| f != "metadata");
+        }
+        if schema
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+            && let Some(map) = schema.as_object_mut()
+        {
+            map.remove("required");
+        }
+    }
     for k in KINDS {
         let name = (k.name)();
         let gvk = json!([{"group": k.group, "kind": k.kind, "version": k.version}]);

@@ -1,7 +1,5 @@
 //! [`Attributes`]: what admission knows about one request (upstream's `admission.Attributes`).
 
-use std::collections::BTreeMap;
-
 use rkube_api::resources::GroupResource;
 use serde_json::Value;
 
@@ -31,17 +29,7 @@ impl Operation {
 }
 
 /// Who asks (upstream's `user.Info`), as the authentication layer found it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    /// The user name.
-    pub name: String,
-    /// The user's UID.
-    pub uid: String,
-    /// The groups.
-    pub groups: Vec<String>,
-    /// Extra attributes.
-    pub extra: BTreeMap<String, Vec<String>>,
-}
+pub use rkube_api::user::UserInfo;
 
 /// A group, version and name (kind or resource).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]

@@ -22,6 +22,7 @@
 //! - [`types`]: upstream's API struct types as a generated table (fields, shapes, list types and
 //!   keys, patch strategies, atomic markers) with an API to navigate it from a kind, for code
 //!   that merges objects in their JSON form.
+//! - [`user`]: who made a request ([`user::UserInfo`]) and the well-known user and group names.
 //! - [`x509`]: just enough DER and PEM to read certificate requests and certificates and to
 //!   write certificates (the certificates API's validation and signer).
 //!
@@ -38,5 +39,6 @@ pub mod resources;
 pub mod selector;
 pub mod status;
 pub mod types;
+pub mod user;
 pub mod validation;
 pub mod x509;

@@ -27,6 +27,7 @@ pub mod authn;
 pub mod authz;
 pub mod impersonation;
 pub mod review;
-pub mod user;
+/// [`UserInfo`] and the well-known user and group names live in rkube-api, shared with admission.
+pub use rkube_api::user;
 
 pub use user::UserInfo;

@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::Request;
-use rkube_admission::{Chain, Cluster, ResourceRef, Result, UserInfo};
+use rkube_admission::{Chain, Cluster, ResourceRef, Result};
 use rkube_api::resources::{self, Resource};
 use rkube_api::status::{ApiError, Reason};
 use rkube_registry::rest::{GetOptions, ListOptions, Scope, UpdateOptions};
 use rkube_registry::{Registry, Rest};
 use serde_json::Value;
 use tower::util::MapRequestLayer;
-
-use crate::auth;
 
 /// The cluster as the registry stores it.
 #[derive(Debug)]
@@ -94,21 +92,10 @@ impl Cluster for RegistryCluster {
     }
 }
 
-/// Puts `chain` and the authenticated caller (as admission's [`UserInfo`]) on every request
-/// of `router`.
+/// Puts `chain` on every request of `router`; admission reads the caller from the
+/// `UserInfo` the gate put there.
 pub fn install(router: axum::Router, chain: Arc<Chain>) -> axum::Router {
     router.layer(MapRequestLayer::new(move |mut request: Request| {
-        let user = request
-            .extensions()
-            .get::<auth::UserInfo>()
-            .map(|u| UserInfo {
-                name: u.name.clone(),
-                groups: u.groups.clone(),
-                ..UserInfo::default()
-            });
-        if let Some(user) = user {
-            request.extensions_mut().insert(user);
-        }
         request.extensions_mut().insert(chain.clone());
         request
     }))

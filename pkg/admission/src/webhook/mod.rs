@@ -144,13 +144,6 @@ fn review(uid: &str, attrs: &Attributes) -> Value {
     let kind =
         json!({"group": attrs.kind.group, "version": attrs.kind.version, "kind": attrs.kind.name});
     let resource = json!({"group": attrs.resource.group, "version": attrs.resource.version, "resource": attrs.resource.name});
-    let mut user = json!({"username": attrs.user.name, "groups": attrs.user.groups});
-    if !attrs.user.uid.is_empty() {
-        user["uid"] = attrs.user.uid.clone().into();
-    }
-    if !attrs.user.extra.is_empty() {
-        user["extra"] = json!(attrs.user.extra);
-    }
     let mut request = json!({
         "uid": uid,
         "kind": kind,
@@ -158,7 +151,7 @@ fn review(uid: &str, attrs: &Attributes) -> Value {
         "requestKind": kind,
         "requestResource": resource,
         "operation": attrs.op().as_str(),
-        "userInfo": user,
+        "userInfo": attrs.user,
         "object": attrs.object.clone().unwrap_or(Value::Null),
         "oldObject": attrs.old_object.clone().unwrap_or(Value::Null),
         "dryRun": attrs.dry_run,

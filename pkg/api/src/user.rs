@@ -1,4 +1,6 @@
-//! [`UserInfo`], who made a request (upstream's `user.Info`), and the well-known names.
+//! [`UserInfo`], who made a request (upstream's `user.Info`), and the well-known names. Shared by
+//! authentication (which finds it), authorization, admission (which shows it to webhooks and
+//! policies) and the registry.
 
 use std::collections::BTreeMap;
 

@@ -1,30 +1,20 @@
-//! Deleting a namespace as a user does it: `kubectl delete namespace`, which waits by default,
-//! returns once the namespace controller has emptied the namespace and the namespace is gone.
+//! Namespaces as users see them: `kubectl delete namespace`, which waits by default, returns
+//! once the namespace controller has emptied the namespace and the namespace is gone; and every
+//! namespace has its `default` ServiceAccount (the service account controller), so `kubectl
+//! create token default` works in a namespace just made.
 
 // Helpers of tests: a failed expectation is a test failure, as in the tests themselves.
 #![allow(clippy::unwrap_used)]
 
-use rkube_e2e::{Cluster, Kubectl, api_kubectls};
+use std::time::{Duration, Instant};
 
-/// Runs kubectl against `cluster`, asserts success, returns stdout.
-fn ok(cluster: &Cluster, kubectl: &Kubectl, args: &[&str]) -> String {
-    let out = cluster.kubectl(kubectl, args).unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {} {args:?} failed:\n{}",
-        kubectl.version,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use rkube_e2e::{Client, with_each_kubectl};
 
 #[test]
 fn kubectl_delete_namespace_returns_once_it_and_its_objects_are_gone() {
-    let cluster = Cluster::start(&[]).unwrap();
-    for kubectl in &api_kubectls() {
-        let k = |args: &[&str]| ok(&cluster, kubectl, args);
-        let ns = format!("doomed-{}", kubectl.version.replace('.', "-"));
-        k(&["create", "namespace", &ns]);
+    with_each_kubectl(|client| {
+        let k = |args: &[&str]| client.ok(args);
+        let ns = client.namespace("doomed");
         k(&[
             "create",
             "configmap",
@@ -59,28 +49,53 @@ fn kubectl_delete_namespace_returns_once_it_and_its_objects_are_gone() {
         let deleted = k(&["delete", "namespace", &ns]);
         assert_eq!(deleted, format!("namespace \"{ns}\" deleted\n"));
 
-        let out = cluster
-            .kubectl(kubectl, &["get", "namespace", &ns])
-            .unwrap();
+        let out = client.run(&["get", "namespace", &ns]);
         assert!(!out.status.success());
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
             format!("Error from server (NotFound): namespaces \"{ns}\" not found\n")
         );
-        let left = cluster
-            .kubectl(
-                kubectl,
-                &[
-                    "get",
-                    "configmaps,secrets,deployments",
-                    "-n",
-                    &ns,
-                    "-o",
-                    "name",
-                ],
-            )
-            .unwrap();
-        assert!(left.status.success());
-        assert_eq!(String::from_utf8_lossy(&left.stdout), "");
+        let left = k(&[
+            "get",
+            "configmaps,secrets,deployments",
+            "-n",
+            &ns,
+            "-o",
+            "name",
+        ]);
+        assert_eq!(left, "");
+    });
+}
+
+/// Waits (a few seconds at most) until `kubectl get serviceaccount default -n <ns>` succeeds.
+fn wait_for_default_account(client: &Client<'_>, ns: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !client
+        .run(&["get", "serviceaccount", "default", "-n", ns])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no default service account in {ns}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn every_namespace_gets_its_default_service_account_back() {
+    with_each_kubectl(|client| {
+        let ns = client.namespace("accounts");
+        wait_for_default_account(client, &ns);
+        let token = client.ok(&["create", "token", "default", "-n", &ns]);
+        assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+
+        // Deleted, it comes back.
+        client.ok(&["delete", "serviceaccount", "default", "-n", &ns]);
+        wait_for_default_account(client, &ns);
+        for system in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            wait_for_default_account(client, system);
+        }
+    });
 }

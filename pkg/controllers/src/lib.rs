@@ -11,9 +11,10 @@
 //!   with the cluster's CAs.
 //! - [`clusterrole_aggregation`]: fills the rules of ClusterRoles with an `aggregationRule`
 //!   (`admin`, `edit`, `view`) from the ClusterRoles their selectors select.
+//! - [`serviceaccounts`]: gives every active namespace its `default` ServiceAccount.
 //!
 //! Each controller runs with its own client (its own identity: upstream's per-controller
-//! service accounts), named by [`NAMESPACE_CONTROLLER`] and [`AGGREGATION_CONTROLLER`].
+//! service accounts), named by the `*_CONTROLLER` constants.
 //!
 //! Data flow: watch events -> kube-runtime's reconcile queue (one pass per object at a time,
 //! requeued after a delay or with backoff) -> API requests -> the API server.
@@ -21,6 +22,7 @@
 pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod namespace;
+pub mod serviceaccounts;
 
 use std::future::Future;
 
@@ -34,6 +36,8 @@ pub const AGGREGATION_CONTROLLER: &str = "clusterrole-aggregation-controller";
 /// The CSR signing controller's name (upstream's service account for the `csrsigning`
 /// controllers).
 pub const CSR_SIGNING_CONTROLLER: &str = "certificate-controller";
+/// The service account controller's name (and service account).
+pub const SERVICE_ACCOUNT_CONTROLLER: &str = "service-account-controller";
 
 /// The controllers, and how each is configured.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +59,8 @@ impl ControllerManager {
         // Each controller gets its own handle on the one shutdown signal.
         let shutdown = shutdown.shared();
         tracing::info!(
-            "starting the controller manager: namespace and clusterrole aggregation controllers"
+            "starting the controller manager: namespace, clusterrole aggregation, service \
+             account and certificate signing controllers"
         );
         futures::join!(
             namespace::run(
@@ -64,6 +69,7 @@ impl ControllerManager {
                 shutdown.clone()
             ),
             clusterrole_aggregation::run(client_for(AGGREGATION_CONTROLLER), shutdown.clone()),
+            serviceaccounts::run(client_for(SERVICE_ACCOUNT_CONTROLLER), shutdown.clone()),
             certificates::run(
                 client_for(CSR_SIGNING_CONTROLLER),
                 self.certificates,

@@ -102,6 +102,12 @@ fn approved_requests_are_signed_and_the_certificate_logs_in() {
         submit(client, &name, request.as_bytes());
         let created = csr(client, &name);
         // The server, not the client, says who asked: here the admin.
+        assert_eq!(created["spec"]["username"], "system:admin", "{created}");
+        assert_eq!(
+            created["spec"]["groups"],
+            json!(["system:masters", "system:authenticated"]),
+            "{created}"
+        );
         assert_eq!(created["status"], json!({}));
 
         let out = client.ok(&["certificate", "approve", &name]);

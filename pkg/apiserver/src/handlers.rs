@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use rkube_admission::Operation;
 use rkube_api::resources::{Resource, Subresource};
 use rkube_api::status::ApiError;
+use rkube_api::user::UserInfo;
 use rkube_registry::Rest;
 use rkube_registry::rest::{
     AdmissionHooks, ConnectOptions, Connected, Deleted, FieldValidation, PatchType, Scope,
@@ -70,6 +71,8 @@ pub(crate) struct Target {
     pub query: Query,
     /// The request's admission (writes), when the server runs a chain.
     pub admission: Option<Admission>,
+    /// Who asks, as authentication put it on the request (`None` without a gate: tests).
+    pub user: Option<UserInfo>,
 }
 
 impl Target {
@@ -192,6 +195,7 @@ impl Target {
         let mut opts = options::create_options(&self.query)?;
         opts.user_agent = user_agent(headers);
         opts.admission = self.admission_hooks(Operation::Create, opts.dry_run);
+        opts.user = self.user.clone();
         let (mut object, field_warnings) = self
             .decode_checked(headers, body, opts.field_validation)
             .await?;

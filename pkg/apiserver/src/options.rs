@@ -164,6 +164,7 @@ pub(crate) fn create_options(q: &Query) -> Result<CreateOptions, Failure> {
         field_validation,
         user_agent: None,
         admission: Default::default(),
+        user: None,
     })
 }
 

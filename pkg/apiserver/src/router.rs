@@ -11,6 +11,7 @@ use axum::response::Response;
 use http::Extensions;
 use rkube_api::resources::{self, Resource};
 use rkube_api::status::{ApiError, Reason, StatusDetails};
+use rkube_api::user::UserInfo;
 use rkube_registry::Rest;
 use rkube_registry::rest::Scope;
 use tower_http::compression::CompressionLayer;
@@ -141,5 +142,6 @@ fn resolve(
         rest,
         scope,
         admission: None,
+        user: extensions.get::<UserInfo>().cloned(),
     })
 }

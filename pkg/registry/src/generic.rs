@@ -587,7 +587,10 @@ impl GenericRest {
         track: bool,
     ) -> Result<Answer<Object>> {
         let namespace = self.namespace(scope)?.to_string();
-        let object = self.prepare_create(object, &namespace)?;
+        let mut object = self.prepare_create(object, &namespace)?;
+        if let Some(user) = &options.user {
+            self.strategy.fill_requester(&mut object, user);
+        }
         // Mutating admission sees the defaulted object; what it changed is defaulted again.
         let mut object = options.admission.mutate(object, None).await?;
         if options.admission.mutate.is_some() {

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use rkube_api::resources::Resource;
 use rkube_api::status::ApiError;
+use rkube_api::user::UserInfo;
 use rkube_storage::{Object, ObjectList, WatchStream};
 use serde_json::Value;
 
@@ -102,6 +103,8 @@ pub struct CreateOptions {
     pub field_validation: FieldValidation,
     /// Admission of the write.
     pub admission: AdmissionHooks,
+    /// Who asks, for kinds that record it (CSRs' `spec.username`...); `None` inside the server.
+    pub user: Option<UserInfo>,
 }
 
 /// Options of an update (PUT).

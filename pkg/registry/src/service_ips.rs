@@ -363,6 +363,7 @@ impl Rest for ServiceRest {
                     field_validation: options.field_validation,
                     user_agent: options.user_agent.clone(),
                     admission: options.admission.clone(),
+                    user: None,
                 };
                 let created = self.create_allocated(scope, object, &create, false).await?;
                 return Ok(Answer {

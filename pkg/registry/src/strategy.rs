@@ -7,6 +7,7 @@
 //! the registry can treat every kind alike; each kind converts to its k8s-openapi type inside.
 
 use rkube_api::field::FieldError;
+use rkube_api::user::UserInfo;
 use serde_json::Value;
 
 /// What a kind adds to the generic registry. Every method has the behaviour of a kind that adds
@@ -18,6 +19,10 @@ pub trait Strategy: Send + Sync + 'static {
 
     /// `PrepareForCreate`: clears what a client may not set on create (usually `status`).
     fn prepare_for_create(&self, _object: &mut Value) {}
+
+    /// The part of `PrepareForCreate` that reads the requesting user from the request's context
+    /// (CertificateSigningRequests record who asked). Not called for the server's own writes.
+    fn fill_requester(&self, _object: &mut Value, _user: &UserInfo) {}
 
     /// `PrepareForUpdate`: restores from `old` what a client may not change through the main
     /// resource (usually `status`).

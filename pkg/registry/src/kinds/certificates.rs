@@ -14,6 +14,7 @@ use rkube_api::field::{FieldError, Path};
 use rkube_api::k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
 };
+use rkube_api::user::UserInfo;
 use rkube_api::x509::{self, CertificateRequest, PublicKey, oid};
 use serde_json::{Map, Value, json};
 
@@ -136,8 +137,8 @@ impl Strategy for CsrStrategy {
     }
 
     fn prepare_for_create(&self, object: &mut Value) {
-        // The requester's identity is the server's to fill, never the client's. The registry
-        // does not see the caller yet, so these stay empty (see the crate's open items).
+        // The requester's identity is the server's to fill ([`Strategy::fill_requester`]),
+        // never the client's.
         if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
             for field in ["username", "uid", "groups", "extra"] {
                 spec.remove(field);
@@ -147,6 +148,22 @@ impl Strategy for CsrStrategy {
         clear_status(object);
         if let Some(map) = object.as_object_mut() {
             map.insert("status".into(), json!({}));
+        }
+    }
+
+    fn fill_requester(&self, object: &mut Value, user: &UserInfo) {
+        let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+            return;
+        };
+        spec.insert("username".into(), json!(user.name));
+        if !user.uid.is_empty() {
+            spec.insert("uid".into(), json!(user.uid));
+        }
+        if !user.groups.is_empty() {
+            spec.insert("groups".into(), json!(user.groups));
+        }
+        if !user.extra.is_empty() {
+            spec.insert("extra".into(), json!(user.extra));
         }
     }
 

@@ -14,7 +14,8 @@
 //!   `kubectl.1.NN` ones and those `scripts/test` fetched, passed as
 //!   `RKUBE_E2E_KUBECTL_1_NN=/path`; [`helm`] finds the pinned Helm.
 //! - [`client`]: one kubectl against one cluster ([`Client`]: run, expect success or failure,
-//!   JSON output, per-version namespaces, apply of a manifest) and [`with_each_kubectl`].
+//!   JSON output, per-version namespaces, apply of a manifest) and [`with_each_kubectl`];
+//!   [`credentials`]: other identities (openssl certificates, tokens) and kubeconfigs for them.
 //!
 //! Data flows test -> `Cluster` (spawn, poll, signal) -> child process; its stderr is captured
 //! on a thread and printed if the test fails.
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 pub mod client;
+pub mod credentials;
 
 pub use client::{Client, with_each_kubectl};
 

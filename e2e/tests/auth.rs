@@ -5,37 +5,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use rkube_e2e::client::Client;
+use rkube_e2e::credentials::{Credential, kubeconfig, kubectl_as, openssl, p256_request};
 use rkube_e2e::{Cluster, Kubectl, api_kubectls, curl};
 use serde_json::{Value, json};
 
 /// The static token file's one user.
 const BOB_TOKEN: &str = "b0b-static-token";
-
-fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"))
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = run(Command::new("openssl").current_dir(dir).args(args));
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// A client certificate and key (PEM) for `subject`, signed by `ca` (`<ca>.crt`/`<ca>.key`)
 /// or self-signed when `ca` is `None`.
@@ -52,24 +33,7 @@ fn certificate(dir: &Path, name: &str, subject: &str, ca: Option<&Path>) -> (Str
     match ca {
         Some(ca) => {
             let csr = format!("{name}.csr");
-            openssl(
-                dir,
-                &[
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-keyout",
-                    &key,
-                    "-subj",
-                    subject,
-                    "-out",
-                    &csr,
-                ],
-            );
+            p256_request(dir, name, subject);
             let (ca_crt, ca_key) = (ca.with_extension("crt"), ca.with_extension("key"));
             openssl(
                 dir,
@@ -117,44 +81,6 @@ fn certificate(dir: &Path, name: &str, subject: &str, ca: Option<&Path>) -> (Str
     }
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
     (read(&crt), read(&key))
-}
-
-/// How a kubeconfig's user authenticates.
-enum Credential<'a> {
-    Cert(&'a str, &'a str),
-    Token(&'a str),
-}
-
-/// A kubeconfig for the cluster's server as `credential`.
-fn kubeconfig(cluster: &Cluster, path: &Path, credential: Credential<'_>) -> PathBuf {
-    let files = cluster.client_files().unwrap();
-    let ca = std::fs::read(&files.ca).unwrap();
-    let user = match credential {
-        Credential::Cert(crt, key) => json!({
-            "client-certificate-data": b64(crt.as_bytes()),
-            "client-key-data": b64(key.as_bytes()),
-        }),
-        Credential::Token(token) => json!({"token": token}),
-    };
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": files.server, "certificate-authority-data": b64(&ca)}}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    });
-    std::fs::write(path, serde_json::to_string(&config).unwrap()).unwrap();
-    path.to_owned()
-}
-
-/// kubectl with another kubeconfig than the admin's.
-fn kubectl_as(kubectl: &Kubectl, config: &Path, args: &[&str]) -> Output {
-    let cache = config.with_extension("cache");
-    run(Command::new(&kubectl.path)
-        .arg("--kubeconfig")
-        .arg(config)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args))
 }
 
 fn stderr(out: &Output) -> String {

@@ -6,53 +6,15 @@
 // Test code: a failed expectation panics.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use rkube_e2e::client::{Client, with_each_kubectl};
+use rkube_e2e::credentials::{Credential, b64, kubeconfig, kubectl_as, p256_request};
 use serde_json::{Value, json};
 
 /// A guard against a hang: signing takes milliseconds.
 const HANG_GUARD: Duration = Duration::from_secs(30);
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"))
-}
-
-/// A P-256 key and a PEM request for `subject`, made by openssl in `dir`.
-fn openssl_request(dir: &Path, subject: &str) -> (String, String) {
-    let out = run(Command::new("openssl").current_dir(dir).args([
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "user.key",
-        "-subj",
-        subject,
-        "-out",
-        "user.csr",
-    ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-    (read("user.csr"), read("user.key"))
-}
 
 fn submit(client: &Client<'_>, name: &str, request: &[u8]) {
     let manifest = json!({
@@ -68,37 +30,13 @@ fn csr(client: &Client<'_>, name: &str) -> Value {
     client.json(&["get", "csr", name])
 }
 
-/// A kubeconfig for the cluster's server with a client certificate and key.
-fn kubeconfig(client: &Client<'_>, path: &Path, cert: &str, key: &str) {
-    let files = client.cluster.client_files().unwrap();
-    let ca = std::fs::read(&files.ca).unwrap();
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": files.server, "certificate-authority-data": b64(&ca)}}],
-        "users": [{"name": "u", "user": {
-            "client-certificate-data": b64(cert.as_bytes()),
-            "client-key-data": b64(key.as_bytes())}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    });
-    std::fs::write(path, config.to_string()).unwrap();
-}
-
-fn kubectl_as(client: &Client<'_>, config: &Path, args: &[&str]) -> Output {
-    run(Command::new(&client.kubectl.path)
-        .arg("--kubeconfig")
-        .arg(config)
-        .arg("--cache-dir")
-        .arg(config.with_extension("cache"))
-        .args(args))
-}
-
 #[test]
 fn approved_requests_are_signed_and_the_certificate_logs_in() {
     with_each_kubectl(|client| {
         let dir = tempfile::tempdir().unwrap();
         let version = client.kubectl.version.replace('.', "-");
         let name = format!("alice-{version}");
-        let (request, key) = openssl_request(dir.path(), "/CN=alice/O=devs");
+        let (request, key) = p256_request(dir.path(), "user", "/CN=alice/O=devs");
         submit(client, &name, request.as_bytes());
         let created = csr(client, &name);
         // The server, not the client, says who asked: here the admin.
@@ -132,8 +70,8 @@ fn approved_requests_are_signed_and_the_certificate_logs_in() {
 
         // The issued certificate is a login as alice in devs.
         let config = dir.path().join("alice.kubeconfig");
-        kubeconfig(client, &config, &cert, &key);
-        let out = kubectl_as(client, &config, &["auth", "whoami", "-o", "json"]);
+        kubeconfig(client.cluster, &config, Credential::Cert(&cert, &key));
+        let out = kubectl_as(client.kubectl, &config, &["auth", "whoami", "-o", "json"]);
         assert!(
             out.status.success(),
             "{}",
@@ -150,7 +88,7 @@ fn approved_requests_are_signed_and_the_certificate_logs_in() {
             .collect();
         assert!(groups.contains(&"devs"), "{groups:?}");
         // Authenticated but not authorized: 403 naming alice, never 401.
-        let out = kubectl_as(client, &config, &["get", "pods", "-n", "default"]);
+        let out = kubectl_as(client.kubectl, &config, &["get", "pods", "-n", "default"]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -160,7 +98,7 @@ fn approved_requests_are_signed_and_the_certificate_logs_in() {
 
         // A denied request is never signed.
         let denied = format!("denied-{version}");
-        let (request, _) = openssl_request(dir.path(), "/CN=mallory");
+        let (request, _) = p256_request(dir.path(), "user", "/CN=mallory");
         submit(client, &denied, request.as_bytes());
         let out = client.ok(&["certificate", "deny", &denied]);
         assert!(out.contains("denied"), "{out}");

@@ -71,7 +71,8 @@ pub(crate) struct Target {
     pub query: Query,
     /// The request's admission (writes), when the server runs a chain.
     pub admission: Option<Admission>,
-    /// Who asks, as authentication put it on the request (`None` without a gate: tests).
+    /// Who asks, as authentication put it on the request, for writes (`None` for reads and
+    /// without a gate: tests).
     pub user: Option<UserInfo>,
 }
 

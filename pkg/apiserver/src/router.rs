@@ -94,7 +94,14 @@ async fn route(resolver: &Resolver, request: Request) -> Result<Response, Failur
         return Err(not_found());
     }
     let mut target = resolve(resolver, info, parts.uri.query(), &parts.extensions)?;
-    target.admission = Admission::for_request(&parts.extensions, &target);
+    // Only writes are admitted and record their requester; reads (the hot path) skip both.
+    if matches!(
+        target.info.verb.as_str(),
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    ) {
+        target.admission = Admission::for_request(&parts.extensions, &target);
+        target.user = parts.extensions.get::<UserInfo>().cloned();
+    }
     target.serve(parts.headers, body).await
 }
 
@@ -142,6 +149,6 @@ fn resolve(
         rest,
         scope,
         admission: None,
-        user: extensions.get::<UserInfo>().cloned(),
+        user: None,
     })
 }

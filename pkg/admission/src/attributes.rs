@@ -83,6 +83,9 @@ pub struct Attributes {
     pub options: Option<Value>,
     /// Who asks.
     pub user: UserInfo,
+    /// The request's audit annotations (plugins record decisions there, as upstream's
+    /// `Attributes.AddAnnotation`).
+    pub audit_annotations: rkube_api::audit::AuditAnnotations,
 }
 
 impl Attributes {

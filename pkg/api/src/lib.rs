@@ -22,6 +22,7 @@
 //! - [`types`]: upstream's API struct types as a generated table (fields, shapes, list types and
 //!   keys, patch strategies, atomic markers) with an API to navigate it from a kind, for code
 //!   that merges objects in their JSON form.
+//! - [`audit`]: the annotations layers add to a request's audit event.
 //! - [`user`]: who made a request ([`user::UserInfo`]) and the well-known user and group names.
 //! - [`x509`]: just enough DER and PEM to read certificate requests and certificates and to
 //!   write certificates (the certificates API's validation and signer).
@@ -31,6 +32,7 @@
 pub use k8s_openapi;
 
 pub mod apply;
+pub mod audit;
 pub mod field;
 pub mod meta;
 pub mod patch;

@@ -2,8 +2,8 @@
 //! admission attributes and hands the registry its mutating and validating callbacks
 //! ([`AdmissionHooks`]), collecting the plugins' warnings for the response.
 //!
-//! The chain and the caller's identity arrive as request extensions (an `Arc<Chain>` and a
-//! [`UserInfo`]) put there by the server; without a chain nothing is admitted (tests that
+//! The chain, the caller's identity and the audit annotations arrive as request extensions (an
+//! `Arc<Chain>`, a [`UserInfo`] and an `AuditAnnotations`) put there by the server; without a chain nothing is admitted (tests that
 //! serve the router alone).
 
 use std::sync::Arc;
@@ -36,6 +36,10 @@ impl Admission {
             namespace: target.info.namespace.clone(),
             name: target.info.name.clone(),
             user,
+            audit_annotations: extensions
+                .get::<rkube_api::audit::AuditAnnotations>()
+                .cloned()
+                .unwrap_or_default(),
             ..Attributes::default()
         };
         Some(Admission {

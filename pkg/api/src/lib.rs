@@ -23,6 +23,7 @@
 //!   keys, patch strategies, atomic markers) with an API to navigate it from a kind, for code
 //!   that merges objects in their JSON form.
 //! - [`audit`]: the annotations layers add to a request's audit event.
+//! - [`references`]: the secrets, config maps and claims a pod or persistent volume names.
 //! - [`user`]: who made a request ([`user::UserInfo`]) and the well-known user and group names.
 //! - [`x509`]: just enough DER and PEM to read certificate requests and certificates and to
 //!   write certificates (the certificates API's validation and signer).
@@ -31,12 +32,21 @@
 
 pub use k8s_openapi;
 
+/// The Kubernetes version rkube's API claims, `major.minor.patch`. The one place to bump it
+/// (with [`KUBERNETES_MINOR`]; a test keeps the two in step).
+pub const KUBERNETES_VERSION: &str = "1.34.0";
+
+/// The minor of [`KUBERNETES_VERSION`], for code that picks behaviour by version (PodSecurity's
+/// policy versions).
+pub const KUBERNETES_MINOR: u32 = 34;
+
 pub mod apply;
 pub mod audit;
 pub mod field;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;
+pub mod references;
 pub mod resources;
 pub mod selector;
 pub mod status;
@@ -44,3 +54,12 @@ pub mod types;
 pub mod user;
 pub mod validation;
 pub mod x509;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_minor_is_the_versions_minor() {
+        let minor = super::KUBERNETES_VERSION.split('.').nth(1);
+        assert_eq!(minor, Some(super::KUBERNETES_MINOR.to_string().as_str()));
+    }
+}

@@ -18,6 +18,10 @@ pub const MASTERS_GROUP: &str = "system:masters";
 pub const SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
 /// The prefix of service account user names: `system:serviceaccount:<namespace>:<name>`.
 pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
+/// The group of every node (kubelet).
+pub const NODES_GROUP: &str = "system:nodes";
+/// The prefix of node user names: `system:node:<node name>`.
+pub const NODE_USER_PREFIX: &str = "system:node:";
 
 /// Who made a request: name, uid, groups and extra attributes, as the review APIs show them
 /// (`user`, `uid`, `groups`, `extra`).
@@ -56,6 +60,14 @@ impl UserInfo {
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }
+}
+
+/// The node a user speaks for (upstream's default `NodeIdentifier`): `Some(name)` for
+/// `system:node:<name>` in `system:nodes`, where the name may be empty (a node that cannot be
+/// identified); `None` for everyone else.
+pub fn node_identity(user: &UserInfo) -> Option<&str> {
+    let name = user.name.strip_prefix(NODE_USER_PREFIX)?;
+    user.in_group(NODES_GROUP).then_some(name)
 }
 
 /// The user name of service account `name` in `namespace`.
@@ -100,5 +112,16 @@ mod tests {
             service_account_user("ns", "sa"),
             "system:serviceaccount:ns:sa"
         );
+    }
+
+    #[test]
+    fn nodes_are_their_name_in_the_nodes_group() {
+        let node = |name: &str, groups: &[&str]| UserInfo::new(name, groups);
+        let a = node("system:node:a", &[NODES_GROUP]);
+        assert_eq!(node_identity(&a), Some("a"));
+        let unnamed = node("system:node:", &[NODES_GROUP]);
+        assert_eq!(node_identity(&unnamed), Some(""));
+        assert_eq!(node_identity(&node("system:node:a", &["other"])), None);
+        assert_eq!(node_identity(&node("alice", &[NODES_GROUP])), None);
     }
 }

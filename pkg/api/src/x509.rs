@@ -585,6 +585,16 @@ pub struct PemBlock {
     pub der: Vec<u8>,
 }
 
+/// The DER of a CertificateSigningRequest's `spec.request`: its first PEM block, which must be a
+/// `CERTIFICATE REQUEST`; the error is upstream's message.
+pub fn csr_request_der(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
+    pem_decode(pem)
+        .0
+        .filter(|b| b.label == "CERTIFICATE REQUEST")
+        .map(|b| b.der)
+        .ok_or("PEM block type must be CERTIFICATE REQUEST")
+}
+
 /// Go's `pem.Decode`: the first well-formed PEM block in `data` and what follows it; `None`
 /// (and all of `data`) when there is none. Malformed blocks are skipped, as Go does.
 pub fn pem_decode(data: &[u8]) -> (Option<PemBlock>, &[u8]) {

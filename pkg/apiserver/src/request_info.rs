@@ -35,6 +35,9 @@ pub struct RequestInfo {
     pub name: String,
     /// The path segments from the resource on.
     pub parts: Vec<String>,
+    /// The `fieldSelector` of a list, watch or deletecollection, when it parses (authorization
+    /// may depend on it, as the Node authorizer's `spec.nodeName=<node>`).
+    pub field_selector: Option<FieldSelector>,
 }
 
 /// Verbs that may prefix the resource path (`/api/v1/watch/...`, `/api/v1/proxy/...`).
@@ -135,6 +138,12 @@ impl RequestInfo {
         }
         if info.name.is_empty() && info.verb == "delete" {
             info.verb = "deletecollection".to_owned();
+        }
+        if matches!(info.verb.as_str(), "list" | "watch" | "deletecollection") {
+            info.field_selector = query_pairs(query)
+                .into_iter()
+                .find(|(k, _)| k == "fieldSelector")
+                .and_then(|(_, v)| FieldSelector::parse(&v).ok());
         }
         Ok(info)
     }

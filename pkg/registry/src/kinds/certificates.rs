@@ -529,11 +529,8 @@ fn validate_signer_name(path: &Path, name: &str) -> Vec<FieldError> {
 /// Upstream's `validateCSR`: a PEM `CERTIFICATE REQUEST` block holding a PKCS#10 request whose
 /// signature verifies with its own key.
 fn check_request(pem: &[u8]) -> Result<(), String> {
-    let block = x509::pem_decode(pem)
-        .0
-        .filter(|b| b.label == "CERTIFICATE REQUEST")
-        .ok_or("PEM block type must be CERTIFICATE REQUEST")?;
-    let request = CertificateRequest::parse(&block.der).map_err(|e| e.to_string())?;
+    let der = x509::csr_request_der(pem)?;
+    let request = CertificateRequest::parse(&der).map_err(|e| e.to_string())?;
     verify_signature(&request)
 }
 

@@ -227,9 +227,13 @@ impl Rest for TokenRest {
     async fn create(
         &self,
         scope: &Scope,
-        mut request: Value,
-        _options: &CreateOptions,
+        request: Value,
+        options: &CreateOptions,
     ) -> Result<Answer<Object>> {
+        // Admission sees the request as sent, before defaulting (NodeRestriction: a node's
+        // tokens must be bound to its pods).
+        let mut request = options.admission.mutate(request, None).await?;
+        options.admission.validate(Some(&request), None).await?;
         let name = meta::name(&request).unwrap_or_default().to_string();
         let service_account = self.service_accounts.current(scope, &name).await?;
         let key = service_account.key().to_string();

@@ -1,6 +1,7 @@
 //! The admission chain as users meet it, with stock kubectl: PodSecurity from namespace
-//! labels, ResourceQuota, the protected system namespaces, and what pods get on the way in
-//! (service account token volume, default tolerations, priority).
+//! labels and from `--admission-control-config-file`, ResourceQuota, the protected system
+//! namespaces, what pods get on the way in (service account token volume, default
+//! tolerations, priority), webhooks by URL and by Service, and admission policies.
 
 // Helpers of tests: a failed expectation is a test failure, as in the tests themselves.
 #![allow(clippy::unwrap_used)]
@@ -8,6 +9,7 @@
 use std::io::Write as _;
 
 use rkube_e2e::client::{Client, with_each_kubectl};
+use rkube_e2e::{Cluster, api_kubectls, run_to_exit};
 
 /// `kubectl create -f` of `manifest` in `ns`, expected to fail; returns stderr.
 fn create_fails(k: &Client<'_>, ns: &str, manifest: &str) -> String {
@@ -94,7 +96,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         request = review["request"]
         response = {"uid": request["uid"], "allowed": True}
         labels = (request.get("object") or {}).get("metadata", {}).get("labels") or {}
-        if self.path == "/mutate":
+        # kube-apiserver sends its timeout as a query (`?timeout=10s`).
+        if self.path.split("?")[0] == "/mutate":
             op = {"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}
             if not labels:
                 op = {"op": "add", "path": "/metadata/labels", "value": {"mutated": "yes"}}
@@ -127,11 +130,14 @@ struct WebhookServer {
 }
 
 impl WebhookServer {
-    fn start() -> WebhookServer {
+    /// The server, its certificate valid for 127.0.0.1 and `names`.
+    fn start(names: &[String]) -> WebhookServer {
         use base64::Engine as _;
         use std::io::BufRead as _;
         let dir = tempfile::tempdir().unwrap();
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let mut sans = vec!["127.0.0.1".to_owned()];
+        sans.extend_from_slice(names);
+        let cert = rcgen::generate_simple_self_signed(sans).unwrap();
         let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
         std::fs::write(&cert_path, cert.cert.pem()).unwrap();
         std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
@@ -172,9 +178,19 @@ impl Drop for WebhookServer {
     }
 }
 
+/// The namespace `Client::namespace("hooks")` makes for `kubectl`.
+fn hooks_namespace(kubectl: &rkube_e2e::Kubectl) -> String {
+    format!("hooks-{}", kubectl.version.replace('.', "-"))
+}
+
 #[test]
 fn webhooks_and_policies_with_kubectl() {
-    let server = WebhookServer::start();
+    // The webhook is also reached as Service `hook` of each kubectl's namespace.
+    let services: Vec<String> = api_kubectls()
+        .iter()
+        .map(|k| format!("hook.{}.svc", hooks_namespace(k)))
+        .collect();
+    let server = WebhookServer::start(&services);
     with_each_kubectl(|k| {
         let ns = k.namespace("hooks");
         k.ok(&["label", "namespace", &ns, &format!("webhooks={ns}")]);
@@ -220,16 +236,44 @@ fn webhooks_and_policies_with_kubectl() {
                 ),
             "{err}"
         );
-        // A webhook with side effects makes a dry run fail.
         k.ok(&["delete", "validatingwebhookconfiguration", &validating]);
         k.ok(&["delete", "mutatingwebhookconfiguration", &mutating]);
+
+        // The same webhook as a Service: called at the ready endpoint of its EndpointSlice
+        // on the port named as the Service's port.
+        assert_eq!(ns, hooks_namespace(k.kubectl));
+        k.create_file(
+            &ns,
+            &format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: hook\nspec:\n  ports:\n  - name: https\n    port: 443\n    targetPort: {port}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: hook-1\n  labels:\n    kubernetes.io/service-name: hook\naddressType: IPv4\nports:\n- name: https\n  port: {port}\nendpoints:\n- addresses: [\"127.0.0.1\"]\n  conditions:\n    ready: true\n",
+                port = server.port
+            ),
+        );
+        let by_service = server
+            .configuration("ValidatingWebhookConfiguration", &validating, "/validate", &ns)
+            .replace(
+                &format!("    url: https://127.0.0.1:{}/validate\n", server.port),
+                &format!("    service:\n      namespace: {ns}\n      name: hook\n      port: 443\n      path: /validate\n"),
+            );
+        assert!(by_service.contains("name: hook"), "{by_service}");
+        k.create_file(&ns, &by_service);
+        let err = create_fails(
+            k,
+            &ns,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: refused\n  labels:\n    deny: \"yes\"\n",
+        );
+        assert!(
+            err.contains(".rkube.test\" denied the request: objects labelled deny=yes are refused"),
+            "{err}"
+        );
+        k.ok(&["delete", "validatingwebhookconfiguration", &validating]);
 
         // ValidatingAdmissionPolicy `object.spec.replicas <= 5` refuses 6 replicas.
         let policy = format!("replicas-{ns}");
         k.create_file(
             &ns,
             &format!(
-                "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: {policy}\nspec:\n  failurePolicy: Fail\n  matchConstraints:\n    resourceRules:\n    - apiGroups: [apps]\n      apiVersions: [v1]\n      operations: [CREATE, UPDATE]\n      resources: [deployments]\n    namespaceSelector:\n      matchLabels:\n        webhooks: {ns}\n  validations:\n  - expression: object.spec.replicas <= 5\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: {policy}-binding\nspec:\n  policyName: {policy}\n  validationActions: [Deny]\n"
+                "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: {policy}\nspec:\n  failurePolicy: Fail\n  matchConstraints:\n    resourceRules:\n    - apiGroups: [apps]\n      apiVersions: [v1]\n      operations: [CREATE, UPDATE]\n      resources: [deployments]\n    namespaceSelector:\n      matchLabels:\n        webhooks: {ns}\n  variables:\n  - name: replicas\n    expression: object.spec.replicas\n  validations:\n  - expression: variables.replicas <= 5\n    messageExpression: \"'at most 5 replicas, not ' + string(variables.replicas)\"\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata:\n  name: {policy}-binding\nspec:\n  policyName: {policy}\n  validationActions: [Deny]\n"
             ),
         );
         k.ok(&[
@@ -252,7 +296,7 @@ fn webhooks_and_policies_with_kubectl() {
         ]);
         assert!(
             err.contains(&format!(
-                "ValidatingAdmissionPolicy '{policy}' with binding '{policy}-binding' denied request: failed expression: object.spec.replicas <= 5"
+                "ValidatingAdmissionPolicy '{policy}' with binding '{policy}-binding' denied request: at most 5 replicas, not 6"
             )),
             "{err}"
         );
@@ -263,4 +307,117 @@ fn webhooks_and_policies_with_kubectl() {
         ]);
         k.ok(&["delete", "validatingadmissionpolicy", &policy]);
     });
+}
+
+const ADMISSION_CONFIGURATION: &str = "apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  path: pod-security.yaml
+";
+
+#[test]
+fn pod_security_defaults_and_exemptions_from_the_admission_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("admission.yaml");
+    std::fs::write(&config, ADMISSION_CONFIGURATION).unwrap();
+    std::fs::write(
+        dir.path().join("pod-security.yaml"),
+        "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults:\n  enforce: baseline\nexemptions:\n  namespaces: [free]\n",
+    )
+    .unwrap();
+    let cluster =
+        Cluster::start(&["--admission-control-config-file", config.to_str().unwrap()]).unwrap();
+    let kubectls = api_kubectls();
+    let k = Client {
+        cluster: &cluster,
+        kubectl: &kubectls[0],
+    };
+    let privileged = pod("priv", "{privileged: true}");
+    // Unlabelled namespaces get the configured default.
+    k.ok(&["create", "namespace", "plain"]);
+    let err = create_fails(&k, "plain", &privileged);
+    assert!(
+        err.contains(r#"pods "priv" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)"#),
+        "{err}"
+    );
+    // Exempt namespaces are never checked, and say so when labelled.
+    k.ok(&["create", "namespace", "free"]);
+    k.create_file("free", &privileged);
+    let out = k.run(&[
+        "label",
+        "namespace",
+        "free",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            r#"Warning: namespace "free" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored"#
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Labels must be valid.
+    let err = k.fails(&[
+        "label",
+        "namespace",
+        "plain",
+        "pod-security.kubernetes.io/enforce=strict",
+    ]);
+    assert!(
+        err.contains(r#"Namespace "plain" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted"#),
+        "{err}"
+    );
+    // A label lifts the default; making it stricter again warns about the pods already there.
+    k.ok(&["create", "namespace", "lax"]);
+    k.ok(&[
+        "label",
+        "namespace",
+        "lax",
+        "pod-security.kubernetes.io/enforce=privileged",
+    ]);
+    k.create_file("lax", &privileged);
+    let out = k.run(&[
+        "label",
+        "namespace",
+        "lax",
+        "--overwrite",
+        "pod-security.kubernetes.io/enforce=baseline",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"Warning: existing pods in namespace "lax" violate the new PodSecurity enforce level "baseline:latest""#)
+            && stderr.contains("Warning: priv: privileged"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_admission_configuration_refuses_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("admission.yaml");
+    std::fs::write(&config, ADMISSION_CONFIGURATION).unwrap();
+    std::fs::write(
+        dir.path().join("pod-security.yaml"),
+        "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults:\n  enforce: strict\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let exit = run_to_exit(&[
+        "server",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--admission-control-config-file",
+        config.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(!exit.status.success());
+    assert!(
+        exit.stderr.contains(r#"couldn't init admission plugin "PodSecurity": defaults.enforce: Invalid value: "strict": must be one of privileged, baseline, restricted"#),
+        "{}",
+        exit.stderr
+    );
+    assert!(!data.join("server").exists());
 }

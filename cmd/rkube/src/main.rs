@@ -69,6 +69,48 @@ struct ServerArgs {
     /// Static bearer tokens for the API: a CSV file of token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Admission plugins' configuration: an apiserver.config.k8s.io/v1 AdmissionConfiguration
+    /// file (YAML or JSON), e.g. PodSecurity's defaults and exemptions.
+    #[arg(long)]
+    admission_control_config_file: Option<PathBuf>,
+    #[command(flatten)]
+    audit: AuditArgs,
+}
+
+/// kube-apiserver's audit flags, under their upstream names.
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// The audit policy: an audit.k8s.io/v1 Policy file. Without it nothing is audited.
+    #[arg(long)]
+    audit_policy_file: Option<PathBuf>,
+    /// Where audit events are written, one per line; '-' is standard output.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// Days to keep rotated audit logs (0: no limit).
+    #[arg(long, default_value_t = 366)]
+    audit_log_maxage: u32,
+    /// Rotated audit logs to keep (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    audit_log_maxbackup: u32,
+    /// Size in megabytes at which the audit log is rotated (0: never).
+    #[arg(long, default_value_t = 100)]
+    audit_log_maxsize: u32,
+    /// Audit log format: json (one audit.k8s.io/v1 Event per line) or legacy (one line of text).
+    #[arg(long, default_value = "json")]
+    audit_log_format: rkube_server::audit::Format,
+}
+
+impl From<AuditArgs> for rkube_server::audit::AuditOptions {
+    fn from(args: AuditArgs) -> Self {
+        rkube_server::audit::AuditOptions {
+            policy_file: args.audit_policy_file,
+            log_path: args.audit_log_path,
+            log_max_age: args.audit_log_maxage,
+            log_max_backup: args.audit_log_maxbackup,
+            log_max_size: args.audit_log_maxsize,
+            log_format: args.audit_log_format,
+        }
+    }
 }
 
 fn parse_endpoint(text: &str) -> Result<DatastoreEndpoint, config::ConfigError> {
@@ -98,6 +140,8 @@ impl ServerArgs {
             disable_agent: self.disable_agent,
             compaction_interval: self.compaction_interval,
             token_auth_file: self.token_auth_file,
+            admission_control_config_file: self.admission_control_config_file,
+            audit: self.audit.into(),
             ..Config::new(self.data_dir, node_name)
         })
     }

@@ -86,6 +86,8 @@ pub struct Attributes {
     /// The request's audit annotations (plugins record decisions there, as upstream's
     /// `Attributes.AddAnnotation`).
     pub audit_annotations: rkube_api::audit::AuditAnnotations,
+    /// Mutating admission's second pass (upstream's reinvocation context).
+    pub reinvocation: crate::chain::Reinvocation,
 }
 
 impl Attributes {

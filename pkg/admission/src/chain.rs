@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rkube_api::status::ApiError;
 use serde_json::Value;
 
-use crate::attributes::Attributes;
+use crate::attributes::{Attributes, UserInfo};
 
 /// The result of admission: an upstream-shaped `Status` on refusal.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -36,6 +36,30 @@ pub trait Cluster: Send + Sync + std::fmt::Debug {
     async fn update_status(&self, resource: ResourceRef<'_>, object: Value) -> Result<Value>;
 }
 
+/// One question to the authorizer: may the user `verb` the `resource` of `group` named `name`
+/// (in `namespace`; "" for cluster scope)?
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// The verb (`approve`, `request-serviceaccounts-token-audience`).
+    pub verb: &'a str,
+    /// The API group ("" for core).
+    pub group: &'a str,
+    /// The resource.
+    pub resource: &'a str,
+    /// The namespace ("" for cluster scope).
+    pub namespace: &'a str,
+    /// The object's name.
+    pub name: &'a str,
+}
+
+/// Authorization as admission plugins ask it (upstream's `WantsAuthorizer`): the server's
+/// authorizer, implemented by the composition root.
+#[async_trait]
+pub trait Authorize: Send + Sync + std::fmt::Debug {
+    /// Whether `user` is allowed `access`.
+    async fn allowed(&self, user: &UserInfo, access: &Access<'_>) -> bool;
+}
+
 /// The warnings admission collects for the response's `Warning` headers.
 #[derive(Debug, Default, Clone)]
 pub struct Warnings(Arc<Mutex<Vec<String>>>);
@@ -55,6 +79,19 @@ impl Warnings {
             .map(|mut list| std::mem::take(&mut *list))
             .unwrap_or_default()
     }
+}
+
+/// Upstream's reinvocation context: a plugin that changes the object after others ran asks
+/// for one more pass of mutating admission, in which every plugin runs again (webhooks only
+/// those their reinvocationPolicy allows).
+#[derive(Debug, Clone, Default)]
+pub struct Reinvocation {
+    /// Whether this is the second pass.
+    pub is_reinvoke: bool,
+    /// Whether a plugin asked for a second pass.
+    pub should_reinvoke: bool,
+    /// MutatingAdmissionWebhook's record across the passes.
+    pub(crate) webhooks: crate::webhook::ReinvokeState,
 }
 
 /// One admission plugin. A plugin may mutate, validate, or both (as upstream's plugins
@@ -101,10 +138,17 @@ impl Chain {
         self.plugins.iter().map(|p| p.name()).collect()
     }
 
-    /// Mutating admission.
+    /// Mutating admission; run a second time when a plugin asked for it (upstream's
+    /// reinvocation: a webhook changed the object after other plugins saw it).
     pub async fn admit(&self, attrs: &mut Attributes, warnings: &Warnings) -> Result<()> {
         for plugin in &self.plugins {
             plugin.admit(attrs, warnings).await?;
+        }
+        if attrs.reinvocation.should_reinvoke && !attrs.reinvocation.is_reinvoke {
+            attrs.reinvocation.is_reinvoke = true;
+            for plugin in &self.plugins {
+                plugin.admit(attrs, warnings).await?;
+            }
         }
         Ok(())
     }

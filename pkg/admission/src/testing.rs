@@ -93,3 +93,25 @@ pub(crate) fn attrs(
         ..Attributes::default()
     }
 }
+
+/// A CSR object for `signer` whose request has subject `cn` in `orgs`.
+pub(crate) fn csr_with_request(signer: &str, cn: &str, orgs: &[&str]) -> Value {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    // rcgen keeps one value per type: further organizations go in under the same OID as
+    // a custom type.
+    for (i, org) in orgs.iter().enumerate() {
+        let ty = match i {
+            0 => rcgen::DnType::OrganizationName,
+            _ => rcgen::DnType::CustomDnType(vec![2, 5, 4, 10]),
+        };
+        params.distinguished_name.push(ty, *org);
+    }
+    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    let request = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pem);
+    serde_json::json!({"metadata": {"name": "req"}, "spec": {"signerName": signer, "request": request}})
+}

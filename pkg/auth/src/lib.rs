@@ -13,11 +13,13 @@
 //! - [`impersonation`]: the `Impersonate-*` headers, checked with the `impersonate` verb.
 //! - [`authz`]: the [`authz::Authorizer`] contract and union, `system:masters`, upstream's 403
 //!   messages; [`authz::rbac`]: rule matching, the in-memory [`authz::RbacIndex`], and the
-//!   escalation check.
+//!   escalation check; [`authz::node`]: the Node authorizer over the in-memory
+//!   [`authz::NodeGraph`] of what each node's pods use, and the static node rules.
 //! - [`review`]: TokenReview, SelfSubjectReview and the four access reviews.
 //!
 //! Data flows: request -> [`authn::Union`] (user) -> [`impersonation`] (maybe another user)
-//! -> [`authz::Union`] (allow or 403) -> the API; the server puts the user on the request.
+//! -> [`authz::Union`] (masters, Node, RBAC: allow or 403) -> the API; the server puts the
+//! user on the request.
 
 // `ApiError` is what a refusal answers with (it reaches the client as is): boxing it only to
 // unbox it at the boundary would buy nothing.

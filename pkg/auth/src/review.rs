@@ -11,7 +11,7 @@ use rkube_api::resources::GroupKind;
 use rkube_api::status::ApiError;
 use serde_json::{Value, json};
 
-use crate::authn::BearerToken;
+use crate::authn::{Audiences, BearerToken};
 use crate::authz::{Attributes, Authorizer, Decision};
 use crate::user::UserInfo;
 
@@ -131,37 +131,41 @@ impl Reviewer {
         Ok(body)
     }
 
+    /// Upstream's TokenReview: the token presented to `spec.audiences` (the API server's when
+    /// none are given); the answer's audiences are those among them the token is valid for.
     async fn token_review(&self, spec: &Value) -> Result<Value, ApiError> {
         let token = text(spec, "token");
-        let wanted = strings(spec.get("audiences"));
-        // Tokens are checked for the API server's audiences; a review naming others is
-        // answered for the ones both share.
-        let audiences: Vec<&String> = if wanted.is_empty() {
-            self.audiences.iter().collect()
-        } else {
-            wanted
-                .iter()
-                .filter(|a| self.audiences.contains(a))
-                .collect()
-        };
         if token.is_empty() {
-            return Ok(json!({"user": {}, "error": "token is empty"}));
+            return Err(ApiError::bad_request(
+                "token is required for TokenReview in authentication",
+            ));
         }
-        if audiences.is_empty() {
-            return Ok(
-                json!({"user": {}, "error": "token audiences are not accepted by this server"}),
-            );
-        }
-        Ok(match self.tokens.authenticate_token(&token).await {
-            Ok(mut user) => {
-                if !user.in_group(crate::user::AUTHENTICATED_GROUP) {
-                    user.groups
-                        .push(crate::user::AUTHENTICATED_GROUP.to_owned());
+        let wanted = strings(spec.get("audiences"));
+        let targets = if wanted.is_empty() {
+            &self.audiences
+        } else {
+            &wanted
+        };
+        let audiences = Audiences {
+            implicit: &self.audiences,
+            targets,
+        };
+        Ok(
+            match self.tokens.authenticate_for(&token, audiences).await {
+                Ok((mut user, audiences)) => {
+                    if !user.in_group(crate::user::AUTHENTICATED_GROUP) {
+                        user.groups
+                            .push(crate::user::AUTHENTICATED_GROUP.to_owned());
+                    }
+                    let mut status = json!({"authenticated": true, "user": user_json(&user)});
+                    if !audiences.is_empty() {
+                        status["audiences"] = audiences.into();
+                    }
+                    status
                 }
-                json!({"authenticated": true, "user": user_json(&user), "audiences": audiences})
-            }
-            Err(e) => json!({"user": {}, "error": e.to_string()}),
-        })
+                Err(e) => json!({"user": {}, "error": e.to_string()}),
+            },
+        )
     }
 
     fn access(&self, user: &UserInfo, asked: &Asked) -> Value {
@@ -176,6 +180,7 @@ impl Reviewer {
             namespace: &asked.namespace,
             name: &asked.name,
             path: &asked.path,
+            field_selector: None,
         };
         let decision = self.authorizer.authorize(&attributes);
         let mut status = json!({"allowed": decision.allowed()});
@@ -326,6 +331,65 @@ mod tests {
             Arc::new(RbacAuthorizer::new(index)),
         ]);
         Reviewer::new(BearerToken::new(vec![]), &["api"], Arc::new(authorizer))
+    }
+
+    /// A token authenticator that knows nothing of audiences: `static` is alice.
+    #[derive(Debug)]
+    struct StaticToken;
+
+    #[async_trait::async_trait]
+    impl crate::authn::TokenAuthenticator for StaticToken {
+        async fn authenticate_token(
+            &self,
+            token: &str,
+        ) -> Result<Option<UserInfo>, crate::authn::AuthnError> {
+            Ok((token == "static").then(|| UserInfo::new("alice", &["devs"])))
+        }
+    }
+
+    #[tokio::test]
+    async fn token_reviews_answer_for_the_audiences_asked() {
+        let r = Reviewer::new(
+            BearerToken::new(vec![Arc::new(StaticToken)]),
+            &["api", "k3s"],
+            Arc::new(Union::new(vec![])),
+        );
+        let review = |spec: Value| {
+            let r = r.clone();
+            async move {
+                r.review(
+                    &UserInfo::anonymous(),
+                    "tokenreviews",
+                    "",
+                    json!({"spec": spec}),
+                )
+                .await
+            }
+        };
+        // No audiences asked: the API server's.
+        let status = review(json!({"token": "static"})).await.unwrap()["status"].clone();
+        assert_eq!(
+            status,
+            json!({"authenticated": true, "audiences": ["api", "k3s"],
+                   "user": {"username": "alice", "groups": ["devs", "system:authenticated"]}})
+        );
+        let status = review(json!({"token": "static", "audiences": ["vault", "k3s"]}))
+            .await
+            .unwrap()["status"]
+            .clone();
+        assert_eq!(status["audiences"], json!(["k3s"]));
+        // A token for none of them is not recognized.
+        let status = review(json!({"token": "static", "audiences": ["vault"]}))
+            .await
+            .unwrap()["status"]
+            .clone();
+        assert_eq!(status, json!({"user": {}, "error": "invalid bearer token"}));
+        let err = review(json!({"audiences": ["vault"]})).await.unwrap_err();
+        assert_eq!(err.code(), 400);
+        assert_eq!(
+            err.message(),
+            "token is required for TokenReview in authentication"
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@
 //! - [`namespace`]: empties a namespace being deleted (every namespaced resource discovery lists
 //!   as deletable), keeps its deletion conditions, then releases its `kubernetes` finalizer.
 //! - [`certificates`]: signs approved CertificateSigningRequests of the Kubernetes signers
-//!   with the cluster's CAs.
+//!   with the cluster's CAs; [`certificates::approver`] approves kubelet client requests whose
+//!   requester RBAC allows to have them.
 //! - [`clusterrole_aggregation`]: fills the rules of ClusterRoles with an `aggregationRule`
 //!   (`admin`, `edit`, `view`) from the ClusterRoles their selectors select.
 //! - [`serviceaccounts`]: gives every active namespace its `default` ServiceAccount.
@@ -33,8 +34,8 @@ use kube::Client;
 pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
 /// The ClusterRole aggregation controller's name (and service account).
 pub const AGGREGATION_CONTROLLER: &str = "clusterrole-aggregation-controller";
-/// The CSR signing controller's name (upstream's service account for the `csrsigning`
-/// controllers).
+/// The CSR signing and approving controllers' service account (upstream's, for its
+/// `csrsigning` and `csrapproving` controllers).
 pub const CSR_SIGNING_CONTROLLER: &str = "certificate-controller";
 /// The service account controller's name (and service account).
 pub const SERVICE_ACCOUNT_CONTROLLER: &str = "service-account-controller";
@@ -60,7 +61,7 @@ impl ControllerManager {
         let shutdown = shutdown.shared();
         tracing::info!(
             "starting the controller manager: namespace, clusterrole aggregation, service \
-             account and certificate signing controllers"
+             account, certificate signing and approving controllers"
         );
         futures::join!(
             namespace::run(
@@ -73,8 +74,9 @@ impl ControllerManager {
             certificates::run(
                 client_for(CSR_SIGNING_CONTROLLER),
                 self.certificates,
-                shutdown
+                shutdown.clone()
             ),
+            certificates::approver::run(client_for(CSR_SIGNING_CONTROLLER), shutdown),
         );
         tracing::info!("controller manager stopped");
     }

@@ -1,6 +1,8 @@
-//! The CSR signing controller against the real API (the router over the registry and an
-//! in-memory SQLite store): approved requests get a certificate from the CA with the request's
-//! exact subject and key; requests that break their signer's rules get a `Failed` condition.
+//! The CSR signing and approving controllers against the real API (the router over the
+//! registry and an in-memory SQLite store): approved requests get a certificate from the CA
+//! with the request's exact subject and key; requests that break their signer's rules get a
+//! `Failed` condition; kubelet client requests are approved when their requester may have
+//! them, as a SubjectAccessReview through the API says.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,11 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use rkube_api::x509;
-use rkube_apiserver::{Resolver, router};
+use rkube_apiserver::{Resolver, reviews_layer, router};
+use rkube_auth::UserInfo;
+use rkube_auth::authn::BearerToken;
+use rkube_auth::authz::{Attributes, Authorizer, Decision};
+use rkube_auth::review::Reviewer;
 use rkube_controllers::certificates::{self, Config, SigningCa};
 use rkube_registry::Registry;
 use rkube_storage::KvStore;
@@ -20,15 +26,30 @@ use serde_json::json;
 /// A guard against a hang, never a measure of speed.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 
-async fn client() -> Client {
+async fn app() -> axum::Router {
     let backend = Arc::new(SqliteBackend::open_in_memory().expect("sqlite"));
     let registry = Arc::new(Registry::new(Arc::new(KvStore::new(backend))));
     registry.ready().await;
     let resolver: Resolver = Arc::new(move |r, sub| registry.rest(r, sub));
+    router(resolver)
+}
+
+/// A client of `app`, whose requests come from `user` when given.
+fn client_of(app: axum::Router, user: Option<UserInfo>) -> Client {
     let service = tower::ServiceBuilder::new()
-        .map_request(|r: Request<kube::client::Body>| r.map(axum::body::Body::new))
-        .service(router(resolver));
+        .map_request(move |r: Request<kube::client::Body>| {
+            let mut r = r.map(axum::body::Body::new);
+            if let Some(user) = &user {
+                r.extensions_mut().insert(user.clone());
+            }
+            r
+        })
+        .service(app);
     Client::new(service, "default")
+}
+
+async fn client() -> Client {
+    client_of(app().await, None)
 }
 
 /// A CA certificate and key, PEM.
@@ -70,7 +91,8 @@ fn request(cn: &str, orgs: &[&str]) -> Vec<u8> {
     pem.into_bytes()
 }
 
-async fn submit(api: &Api<CertificateSigningRequest>, name: &str, signer: &str, request: &[u8]) {
+/// Creates the CSR `name` for `signer` with client usages.
+async fn create(api: &Api<CertificateSigningRequest>, name: &str, signer: &str, request: &[u8]) {
     let csr: CertificateSigningRequest = serde_json::from_value(json!({
         "metadata": {"name": name},
         "spec": {"request": k8s_openapi::ByteString(request.to_vec()), "signerName": signer,
@@ -80,6 +102,11 @@ async fn submit(api: &Api<CertificateSigningRequest>, name: &str, signer: &str, 
     api.create(&PostParams::default(), &csr)
         .await
         .expect("create");
+}
+
+/// Creates the CSR `name` and approves it.
+async fn submit(api: &Api<CertificateSigningRequest>, name: &str, signer: &str, request: &[u8]) {
+    create(api, name, signer, request).await;
     let mut approved = api.get(name).await.expect("get");
     approved.status = Some(
         serde_json::from_value(json!({"conditions": [
@@ -194,6 +221,114 @@ async fn approved_requests_are_signed_or_failed_by_their_signer_rules() {
         Some("subject organization is not system:nodes")
     );
     assert!(status.certificate.is_none());
+
+    stop.send(()).expect("stop");
+    controller.await.expect("controller");
+}
+
+/// RBAC as a kubeadm cluster binds it: nodes may renew their own client certificates
+/// (`selfnodeclient`), bootstrap tokens may ask for any node's (`nodeclient`).
+#[derive(Debug)]
+struct NodeClientPolicy;
+
+impl Authorizer for NodeClientPolicy {
+    fn authorize(&self, a: &Attributes<'_>) -> Decision {
+        let grant = match a.subresource {
+            "selfnodeclient" => "system:nodes",
+            "nodeclient" => "system:bootstrappers",
+            _ => return Decision::NoOpinion(String::new()),
+        };
+        let fits = a.verb == "create"
+            && a.api_group == "certificates.k8s.io"
+            && a.resource == "certificatesigningrequests"
+            && a.user.in_group(grant);
+        if fits {
+            Decision::Allow(String::new())
+        } else {
+            Decision::NoOpinion(String::new())
+        }
+    }
+}
+
+/// The Approved condition of `name`, once it has one.
+async fn approval(api: &Api<CertificateSigningRequest>, name: &str) -> (String, String) {
+    let csr = wait_for(api, name, |c| {
+        c.status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .any(|c| c.type_ == "Approved")
+    })
+    .await;
+    let conditions = csr.status.and_then(|s| s.conditions).expect("conditions");
+    let approved = conditions.into_iter().find(|c| c.type_ == "Approved");
+    let approved = approved.expect("approved");
+    (
+        approved.reason.unwrap_or_default(),
+        approved.message.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn kubelet_client_requests_are_approved_when_their_requester_may_have_them() {
+    let reviewer = Reviewer::new(BearerToken::new(vec![]), &[], Arc::new(NodeClientPolicy));
+    let app = app().await.layer(reviews_layer(Arc::new(reviewer)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(certificates::approver::run(
+        client_of(app.clone(), None),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let as_user = |name: &str, group: &str| -> Api<CertificateSigningRequest> {
+        let user = UserInfo::new(name, &[group, "system:authenticated"]);
+        Api::all(client_of(app.clone(), Some(user)))
+    };
+    let node = as_user("system:node:n1", "system:nodes");
+    let bootstrap = as_user("system:bootstrap:abcdef", "system:bootstrappers");
+    let kubelet = |n: &str| request(&format!("system:node:{n}"), &["system:nodes"]);
+
+    // Asked first, never approved: a node asking for another node's certificate, a
+    // non-kubelet request, and a kubelet request breaking the signer's rules.
+    create(
+        &node,
+        "other-node",
+        certificates::KUBELET_CLIENT,
+        &kubelet("n2"),
+    )
+    .await;
+    let other_signer = certificates::KUBE_APISERVER_CLIENT;
+    create(&node, "other-signer", other_signer, &kubelet("n1")).await;
+    let not_nodes = request("system:node:n1", &["devs"]);
+    create(&node, "not-nodes", certificates::KUBELET_CLIENT, &not_nodes).await;
+
+    create(&node, "self", certificates::KUBELET_CLIENT, &kubelet("n1")).await;
+    assert_eq!(
+        approval(&node, "self").await,
+        (
+            "AutoApproved".to_owned(),
+            "Auto approving self kubelet client certificate after SubjectAccessReview.".to_owned()
+        )
+    );
+    create(
+        &bootstrap,
+        "joining",
+        certificates::KUBELET_CLIENT,
+        &kubelet("n3"),
+    )
+    .await;
+    assert_eq!(
+        approval(&bootstrap, "joining").await,
+        (
+            "AutoApproved".to_owned(),
+            "Auto approving kubelet client certificate after SubjectAccessReview.".to_owned()
+        )
+    );
+    // The others stay pending (their passes run alongside the ones above).
+    for name in ["other-node", "other-signer", "not-nodes"] {
+        let csr = node.get(name).await.expect("get");
+        let conditions = csr.status.and_then(|s| s.conditions).unwrap_or_default();
+        assert!(conditions.is_empty(), "{name}: {conditions:?}");
+    }
 
     stop.send(()).expect("stop");
     controller.await.expect("controller");

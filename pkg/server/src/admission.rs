@@ -1,12 +1,13 @@
 //! Admission wiring: the [`Cluster`] state admission plugins read, served by the registry
-//! (lists from its watch caches), and the layer that gives every API request the chain and
-//! the caller as admission sees them.
+//! (lists from its watch caches), the server's authorizer as the certificate plugins ask it
+//! ([`AuthorizerGate`]), and the layer that gives every API request the chain and the caller as
+//! admission sees them.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::Request;
-use rkube_admission::{Chain, Cluster, ResourceRef, Result};
+use rkube_admission::{Access, Authorize, Chain, Cluster, ResourceRef, Result, UserInfo};
 use rkube_api::resources::{self, Resource};
 use rkube_api::status::{ApiError, Reason};
 use rkube_registry::rest::{GetOptions, ListOptions, Scope, UpdateOptions};
@@ -89,6 +90,26 @@ impl Cluster for RegistryCluster {
             .update(&scope(&namespace), &name, object, &UpdateOptions::default())
             .await?;
         Ok(answer.value.0.value().clone())
+    }
+}
+
+/// The server's authorizer, as admission plugins ask it.
+#[derive(Debug)]
+pub struct AuthorizerGate(pub Arc<dyn rkube_auth::authz::Authorizer>);
+
+#[async_trait]
+impl Authorize for AuthorizerGate {
+    async fn allowed(&self, user: &UserInfo, access: &Access<'_>) -> bool {
+        let attributes = rkube_auth::authz::Attributes::resource(
+            user,
+            access.verb,
+            access.group,
+            access.resource,
+            "",
+            access.namespace,
+            access.name,
+        );
+        self.0.authorize(&attributes).allowed()
     }
 }
 

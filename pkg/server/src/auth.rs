@@ -6,8 +6,10 @@
 //! the router through the request's extensions) -> the user: a [`UserInfo`] extension set by
 //! the in-process loopback client ([`crate::loopback`]), else the authenticator union (client
 //! certificate, bearer token, anonymous; 401 on a bad credential) -> `Impersonate-*` headers
-//! (400/403) -> the authorizer union (`system:masters`, then RBAC; 403 with upstream's
-//! message) -> the router, with the user and the request info as extensions.
+//! (400/403) -> the authorizer union (`system:masters`, Node, RBAC; 403 with upstream's
+//! message) -> the router, with the user and the request info as extensions. When the request
+//! is audited ([`crate::audit`]), the gate reports the user and the user impersonated to its
+//! [`RequestAudit`], and its verdict to its audit annotations.
 //!
 //! Also here: the registry-backed [`ObjectLookup`] the token authenticators read service
 //! accounts, pods and secrets through, and the service account issuer's discovery routes.
@@ -22,6 +24,7 @@ use axum::Router;
 use axum::http::{HeaderValue, Request, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use rkube_api::audit::AuditAnnotations;
 use rkube_api::status::{ApiError, Reason};
 use rkube_apiserver::request_info::RequestInfo;
 use rkube_auth::authn::service_account::{ObjectLookup, ServiceAccountTokens};
@@ -32,6 +35,7 @@ use rkube_registry::Registry;
 use rkube_registry::rest::{GetOptions, Scope};
 use serde_json::Value;
 
+use crate::audit::RequestAudit;
 use crate::escalation;
 
 pub use rkube_auth::UserInfo;
@@ -39,6 +43,12 @@ pub use rkube_auth::authn::PeerCertificates;
 pub use rkube_auth::user::{
     ANONYMOUS_USER, AUTHENTICATED_GROUP, MASTERS_GROUP, UNAUTHENTICATED_GROUP,
 };
+
+/// The audit annotation with authorization's verdict, `allow` or `forbid`.
+pub const DECISION_ANNOTATION: &str = "authorization.k8s.io/decision";
+
+/// The audit annotation with the authorizer's reason (empty when it gave none).
+pub const REASON_ANNOTATION: &str = "authorization.k8s.io/reason";
 
 /// A `Status` as a JSON response.
 pub fn status_response(error: &ApiError) -> Response {
@@ -99,10 +109,19 @@ impl Gate {
                 }
             }
         };
+        // Audit sits between authentication and impersonation: it records the caller as
+        // authenticated, and the user impersonated.
+        let audit = request.extensions().get::<RequestAudit>().cloned();
+        if let Some(audit) = &audit {
+            audit.authenticated(&user);
+        }
         let user = if impersonation::requested(request.headers()) {
             let acting =
                 impersonation::impersonate(request.headers(), &user, self.authorizer.as_ref())?;
             impersonation::strip(request.headers_mut());
+            if let (Some(audit), Some(acting)) = (&audit, &acting) {
+                audit.impersonated(acting);
+            }
             acting.unwrap_or(user)
         } else {
             user
@@ -118,8 +137,18 @@ impl Gate {
             namespace: &info.namespace,
             name: &info.name,
             path: &info.path,
+            field_selector: info.field_selector.as_ref(),
         };
         let decision = self.authorizer.authorize(&attributes);
+        if let Some(annotations) = request.extensions().get::<AuditAnnotations>() {
+            let verdict = if decision.allowed() {
+                "allow"
+            } else {
+                "forbid"
+            };
+            annotations.add(DECISION_ANNOTATION, verdict);
+            annotations.add(REASON_ANNOTATION, decision.reason());
+        }
         if !decision.allowed() {
             let refused = forbidden(&attributes, decision.reason());
             tracing::debug!(user = %user.name, "{refused}");

@@ -201,6 +201,11 @@ pub struct Config {
     pub compaction_interval: Duration,
     /// Static bearer tokens (`--token-auth-file`): upstream's CSV `token,user,uid,"groups"`.
     pub token_auth_file: Option<PathBuf>,
+    /// The admission plugins' configuration (`--admission-control-config-file`): an
+    /// `apiserver.config.k8s.io/v1` `AdmissionConfiguration`.
+    pub admission_control_config_file: Option<PathBuf>,
+    /// Audit logging (`--audit-policy-file`, `--audit-log-*`).
+    pub audit: crate::audit::AuditOptions,
 }
 
 impl Config {
@@ -217,6 +222,8 @@ impl Config {
             node_name: node_name.into(),
             compaction_interval: Duration::from_secs(5 * 60),
             token_auth_file: None,
+            admission_control_config_file: None,
+            audit: crate::audit::AuditOptions::default(),
         }
     }
 

@@ -3,21 +3,26 @@
 //!
 //! [`router`] is the one place routers are merged; the Kubernetes API router joins there. The
 //! gate ([`crate::auth::AuthLayer`]) wraps the merged router, so every route, and the 404
-//! fallback, is behind it.
+//! fallback, is behind it; when auditing, the server wraps the audit layer
+//! ([`crate::audit::AuditLayer`]) around the gate.
 //!
 //! [`serve`] accepts TCP connections, runs the TLS handshake on each connection's own task
 //! (a slow client cannot hold up the accept loop), records the client's certificates
-//! ([`PeerCertificates`]) and each request's parsed [`RequestInfo`] (watches are ended rather
-//! than awaited at shutdown) on every request of the connection, and serves HTTP/1.1 or HTTP/2,
-//! whichever ALPN chose, with hyper-util's auto builder.
+//! ([`PeerCertificates`]), its address when auditing ([`ConnectInfo`]) and each request's parsed
+//! [`RequestInfo`] (watches are ended rather than awaited at shutdown) on every request of the
+//! connection, answers 500 for a request whose handler panicked, and serves HTTP/1.1 or
+//! HTTP/2, whichever ALPN chose, with hyper-util's auto builder.
 
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::response::Response;
 use axum::routing::get;
+use futures::FutureExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -79,10 +84,13 @@ pub struct BindError {
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then stops accepting, ends
 /// every open watch (as kube-apiserver does by default; clients re-list and watch again when
 /// the server is back) and waits up to [`DRAIN_TIMEOUT`] for the other requests to finish.
+/// With `peer_addresses` (auditing, which logs them), each request carries its client's address
+/// as a [`ConnectInfo`]; otherwise requests are spared the extension.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
+    peer_addresses: bool,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
@@ -120,16 +128,23 @@ pub async fn serve(
                     return;
                 }
             };
-            let peer = PeerCertificates::new(
-                tls.get_ref()
-                    .1
-                    .peer_certificates()
-                    .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-                    .unwrap_or_default(),
-            );
+            let certs: Vec<_> = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default();
+            // No extension means no certificates to the authenticators; audit reads its
+            // presence as "x509 was attempted".
+            let peer = (!certs.is_empty()).then(|| PeerCertificates::new(certs.into()));
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(peer.clone());
+                    if let Some(peer) = &peer {
+                        request.extensions_mut().insert(peer.clone());
+                    }
+                    if peer_addresses {
+                        request.extensions_mut().insert(ConnectInfo(remote));
+                    }
                     // Parsed once; the gate and the router take it from the extensions.
                     let uri = request.uri();
                     let info = RequestInfo::parse(request.method(), uri.path(), uri.query());
@@ -138,9 +153,9 @@ pub async fn serve(
                         request.extensions_mut().insert(info);
                     }
                     let closing = closing.clone();
-                    let response = tower::ServiceExt::oneshot(app.clone(), request);
+                    let response = catching_panics(app.clone(), request);
                     async move {
-                        let response = response.await?;
+                        let response = response.await;
                         Ok::<_, std::convert::Infallible>(if watch {
                             response.map(|body| end_on_close(body, closing))
                         } else {
@@ -166,6 +181,40 @@ pub async fn serve(
     Ok(())
 }
 
+/// The outermost filter (DESIGN §3's panic catcher): `app`'s answer to `request`, or 500 if
+/// handling it panicked, as upstream's `WithPanicRecovery`, instead of taking the connection
+/// down with it. The panic hook has already printed where; the audit log (when on) has the
+/// request's `Panic` event.
+async fn catching_panics<B>(app: Router, request: http::Request<B>) -> Response
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    match AssertUnwindSafe(tower::ServiceExt::oneshot(app, request))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => {
+            tracing::error!("a request caused the API server to panic");
+            panicked()
+        }
+    }
+}
+
+fn panicked() -> Response {
+    let mut response = Response::new(axum::body::Body::from(
+        "This request caused apiserver to panic. Look in the logs for details.\n",
+    ));
+    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
 /// A response body that ends cleanly once `closing` turns true.
 fn end_on_close(
     body: axum::body::Body,
@@ -176,4 +225,35 @@ fn end_on_close(
         let _ = closing.wait_for(|closing| *closing).await;
     };
     axum::body::Body::from_stream(body.into_data_stream().take_until(closed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_next_request_is_served() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(|| async { "fine" }));
+        let get = |path: &str| {
+            http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let response = catching_panics(app.clone(), get("/boom")).await;
+        assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            &body[..],
+            b"This request caused apiserver to panic. Look in the logs for details.\n"
+        );
+        let response = catching_panics(app, get("/ok")).await;
+        assert_eq!(response.status(), http::StatusCode::OK);
+    }
 }

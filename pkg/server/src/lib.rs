@@ -14,9 +14,12 @@
 //!   over `rkube-auth`), the registry lookups the token authenticators use, and the service
 //!   account issuer's discovery routes; [`rbac`]: the bootstrap RBAC policy reconciled at
 //!   start and the in-memory RBAC index fed from the registry's watches; [`escalation`]:
-//!   RBAC writes may not grant what their author does not hold.
+//!   RBAC writes may not grant what their author does not hold; [`node_graph`]: the Node
+//!   authorizer's graph, fed the same way ([`feed`]: list, then watch, into an index).
 //! - [`http`]: the router (with upstream's 404 `Status`) and the HTTPS listener (HTTP/1.1 and
 //!   HTTP/2).
+//! - [`audit`]: audit logging (`--audit-policy-file`, `--audit-log-*`): the policy, the layer
+//!   around the gate, the log file and its rotation.
 //! - [`kubeconfig`]: the admin kubeconfig written by `--write-kubeconfig`; [`files`] writes
 //!   it and the certificates atomically.
 //! - [`loopback`]: the in-process `kube::Client` over the router (no socket, no TLS) with a
@@ -26,22 +29,26 @@
 //! service account signing key loaded or created -> datastore opened -> [`KvStore`] and the
 //! compactor -> certificates loaded or created ->
 //! listener bound (its real address logged) -> system namespaces, bootstrap RBAC policy ->
-//! RBAC index loaded -> kubeconfig written -> requests served (ready) -> controller manager
+//! RBAC index and Node graph loaded -> kubeconfig written -> requests served (ready) -> controller manager
 //! started. A client holding the kubeconfig can therefore always
 //! connect. Shutdown runs it backwards: `/readyz` fails, the controllers stop (they are API
-//! clients), the listener stops accepting and in-flight requests finish, the compactor stops,
+//! clients), the listener stops accepting and in-flight requests finish, their audit events
+//! are written out, the compactor stops,
 //! and the datastore is closed so nothing acknowledged is lost.
 
 pub mod admission;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod datastore;
 pub mod escalation;
+pub mod feed;
 pub mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
 pub mod loopback;
+pub mod node_graph;
 pub mod rbac;
 pub mod tls;
 pub mod version;
@@ -82,8 +89,11 @@ pub struct Server {
     // The controller manager, an API client over `loopback`.
     stop_controllers: oneshot::Sender<()>,
     controllers: JoinHandle<()>,
-    // Keeps the RBAC index current; stops (aborts) when dropped.
+    // Keep the RBAC index and the Node graph current; stop (abort) when dropped.
     rbac_feed: rbac::Feed,
+    node_feed: feed::Feed,
+    // Closed once requests have drained, so their last events are written.
+    auditor: Option<audit::Auditor>,
 }
 
 impl Server {
@@ -99,6 +109,13 @@ impl Server {
             // The node agent is a later milestone: accept k3s's default and say what runs.
             tracing::info!("the node agent is not built yet: running the control plane only");
         }
+        // A bad admission configuration stops the start before anything is opened.
+        let admission_config = match &config.admission_control_config_file {
+            Some(path) => rkube_admission::config::AdmissionConfiguration::load(path)?,
+            None => rkube_admission::config::AdmissionConfiguration::default(),
+        };
+        // A bad audit policy stops the start too; the log is open before the first request.
+        let auditor = audit::Auditor::start(&config.audit)?;
         datastore::create_private_dir(&config.data_dir.join("server"))?;
         // Service account tokens are signed with a key kept across restarts, so tokens issued
         // before one still verify after it.
@@ -119,11 +136,14 @@ impl Server {
             service_key.clone(),
         ));
         let rbac_index = Arc::new(rbac::RbacIndex::new());
+        let node_graph = Arc::new(node_graph::NodeGraph::new());
+        // `--authorization-mode=Node,RBAC`, as k3s runs it.
         let authorizer: Arc<dyn rkube_auth::authz::Authorizer> =
             Arc::new(rkube_auth::authz::Union::new(vec![
                 Arc::new(rkube_auth::authz::PrivilegedGroups(vec![
                     auth::MASTERS_GROUP.to_owned(),
                 ])),
+                Arc::new(rkube_auth::authz::NodeAuthorizer::new(node_graph.clone())),
                 Arc::new(rkube_auth::authz::RbacAuthorizer::new(rbac_index.clone())),
             ]));
 
@@ -186,6 +206,7 @@ impl Server {
             rbac::reconcile(&registry).await?;
             // Authorization is complete from the first request the kubeconfig lets in.
             let rbac_feed = rbac::feed(registry.clone(), rbac_index.clone()).await?;
+            let node_feed = node_graph::feed(&registry, node_graph).await;
             if let Some(path) = config.write_kubeconfig.clone() {
                 let text = kubeconfig::render(
                     &kubeconfig::server_url(local_addr),
@@ -202,12 +223,12 @@ impl Server {
                 local_addr,
                 tls_config,
                 auth,
-                rbac_feed,
+                (rbac_feed, node_feed),
                 tokens,
                 csr_signers,
             ))
         };
-        let (listener, local_addr, tls_config, auth, rbac_feed, tokens, csr_signers) =
+        let (listener, local_addr, tls_config, auth, (rbac_feed, node_feed), tokens, csr_signers) =
             match listening.await {
                 Ok(bound) => bound,
                 Err(e) => {
@@ -225,9 +246,11 @@ impl Server {
             };
 
         let (stop_http, http_stop) = oneshot::channel::<()>();
-        let chain = Arc::new(rkube_admission::default_chain(Arc::new(
-            admission::RegistryCluster::new(registry.clone()),
-        )));
+        let chain = Arc::new(rkube_admission::default_chain(
+            Arc::new(admission::RegistryCluster::new(registry.clone())),
+            Arc::new(admission::AuthorizerGate(authorizer.clone())),
+            &admission_config,
+        ));
         let escalation_authorizer = authorizer.clone();
         let resolver: rkube_apiserver::Resolver = Arc::new(move |resource, subresource| {
             let rest = registry.rest(resource, subresource)?;
@@ -250,12 +273,19 @@ impl Server {
             .layer(rkube_apiserver::reviews_layer(reviewer))
             .merge(auth::discovery_routes(tokens.service_accounts));
         let app = http::router(health.clone(), auth, api);
+        // Audit goes around the gate, which reports the user to it (DESIGN §3); without
+        // auditing the layer is not there at all.
+        let app = match &auditor {
+            Some(auditor) => app.layer(auditor.layer()),
+            None => app,
+        };
         // The controllers speak to the same router the listener serves (loopback), each as
         // its own service account.
         let loopback_app = app.clone();
         let client_for =
             move |name: &str| loopback::client(loopback_app.clone(), loopback::controller(name));
-        let http = tokio::spawn(http::serve(listener, tls_config, app, async {
+        let audited = auditor.is_some();
+        let http = tokio::spawn(http::serve(listener, tls_config, app, audited, async {
             let _ = http_stop.await;
         }));
         let (stop_controllers, controllers_stop) = oneshot::channel::<()>();
@@ -279,6 +309,8 @@ impl Server {
             stop_controllers,
             controllers,
             rbac_feed,
+            node_feed,
+            auditor,
         })
     }
 
@@ -323,8 +355,12 @@ impl Server {
                 }
             }
         };
+        if let Some(auditor) = self.auditor {
+            auditor.close().await;
+        }
         // The feed's watches read the datastore: they end before it closes.
         drop(self.rbac_feed);
+        drop(self.node_feed);
         let _ = self.stop_compactor.send(true);
         if let Some(task) = self.compactor
             && let Err(e) = task.await
@@ -576,6 +612,72 @@ mod tests {
         .await;
         assert_eq!(status, "HTTP/1.1 401 Unauthorized");
         assert!(body.contains(r#""reason":"Unauthorized""#), "{body}");
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn token_reviews_answer_for_the_audiences_a_token_was_issued_for() {
+        use kube::api::{Api, PostParams};
+        use rkube_api::k8s_openapi::api::authentication::v1::{TokenRequest, TokenReview};
+        use rkube_api::k8s_openapi::api::core::v1::ServiceAccount;
+        use serde_json::Value;
+
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(config(dir.path())).await.unwrap();
+        let client =
+            crate::loopback::tests::https_client(&dir.path().join("kubeconfig.yaml")).await;
+        let pp = PostParams::default();
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+        let account = serde_json::from_value(json!({"metadata": {"name": "reviewed"}})).unwrap();
+        accounts.create(&pp, &account).await.unwrap();
+        let token_for = |audiences: Value| {
+            let (accounts, pp) = (accounts.clone(), pp.clone());
+            async move {
+                let request: TokenRequest =
+                    serde_json::from_value(json!({"spec": {"audiences": audiences}})).unwrap();
+                let issued: TokenRequest = accounts
+                    .create_subresource("token", "reviewed", &pp, &request)
+                    .await
+                    .unwrap();
+                issued.status.unwrap().token
+            }
+        };
+        let reviews: Api<TokenReview> = Api::all(client);
+        let review = |token: &str, audiences: Value| {
+            let (reviews, pp) = (reviews.clone(), pp.clone());
+            let review: TokenReview =
+                serde_json::from_value(json!({"spec": {"token": token, "audiences": audiences}}))
+                    .unwrap();
+            async move {
+                let answer = reviews.create(&pp, &review).await.unwrap();
+                serde_json::to_value(answer.status.unwrap()).unwrap()
+            }
+        };
+        let vault = token_for(json!(["vault"])).await;
+        let status = review(&vault, json!(["other", "vault"])).await;
+        assert_eq!(status["authenticated"], true, "{status}");
+        assert_eq!(status["audiences"], json!(["vault"]));
+        assert_eq!(
+            status["user"]["username"],
+            "system:serviceaccount:default:reviewed"
+        );
+        // Without audiences the review asks for the API server's, which a vault token is not.
+        let status = review(&vault, Value::Null).await;
+        assert_eq!(status.get("authenticated"), None, "{status}");
+        assert_eq!(
+            status["error"],
+            r#"token audiences ["vault"] is invalid for the target audiences ["https://kubernetes.default.svc.cluster.local" "k3s"]"#
+        );
+        let api = token_for(Value::Null).await;
+        let status = review(&api, Value::Null).await;
+        assert_eq!(
+            status["audiences"],
+            json!(["https://kubernetes.default.svc.cluster.local", "k3s"])
+        );
+        assert_eq!(
+            review(&api, json!(["k3s"])).await["audiences"],
+            json!(["k3s"])
+        );
         server.shutdown().await.unwrap();
     }
 }

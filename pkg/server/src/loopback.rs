@@ -44,7 +44,7 @@ pub fn client(app: Router, user: UserInfo) -> kube::Client {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Arc;
     use std::time::Duration;
@@ -115,7 +115,7 @@ mod tests {
     }
 
     /// A client of a started server over HTTPS, with the admin kubeconfig it wrote.
-    async fn https_client(kubeconfig: &std::path::Path) -> kube::Client {
+    pub(crate) async fn https_client(kubeconfig: &std::path::Path) -> kube::Client {
         let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
         let options = kube::config::KubeConfigOptions::default();
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)

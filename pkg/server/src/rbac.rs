@@ -4,21 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt as _;
 use rkube_api::resources::{self, Resource};
 use rkube_api::status::ApiError;
 use rkube_auth::authz::PolicyRule;
 use rkube_auth::authz::rbac::{Kind, covers};
 use rkube_registry::Registry;
-use rkube_registry::rest::{
-    CreateOptions, DeleteOptions, GetOptions, ListOptions, Scope, UpdateOptions,
-};
-use rkube_storage::WatchEvent;
+use rkube_registry::rest::{CreateOptions, DeleteOptions, GetOptions, Scope, UpdateOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
+
+use crate::feed;
 
 pub use rkube_auth::authz::RbacIndex;
 
@@ -26,8 +22,6 @@ pub use rkube_auth::authz::RbacIndex;
 const BOOTSTRAP_POLICY: &str = include_str!("../../../manifests/rbac/bootstrap-policy.yaml");
 /// The annotation that stops reconciliation when `"false"`.
 const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
-/// How long a failed list or watch waits before listing again.
-const RELIST_DELAY: Duration = Duration::from_secs(1);
 
 /// What can go wrong with the bootstrap policy.
 #[derive(Debug, thiserror::Error)]
@@ -234,89 +228,43 @@ pub async fn reconcile(registry: &Registry) -> Result<(), RbacError> {
 }
 
 /// The tasks keeping an [`RbacIndex`] current; they stop when this is dropped.
-#[derive(Debug)]
-pub struct Feed {
-    tasks: Vec<JoinHandle<()>>,
+pub use crate::feed::Feed;
+
+/// The index's objects of one kind, as the feed sees them.
+struct KindIndex {
+    index: Arc<RbacIndex>,
+    kind: Kind,
 }
 
-impl Drop for Feed {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+impl feed::Index for KindIndex {
+    fn replace(&self, objects: &[Value]) {
+        self.index.replace(self.kind, objects);
+    }
+
+    fn upsert(&self, object: &Value) {
+        self.index.upsert(self.kind, object);
+    }
+
+    fn remove(&self, object: &Value) {
+        self.index.remove(self.kind, object);
     }
 }
 
 /// Starts feeding `index` from the registry's watches; returns once every kind has been
 /// listed, so that authorization is complete from the first request on.
 pub async fn feed(registry: Arc<Registry>, index: Arc<RbacIndex>) -> Result<Feed, RbacError> {
-    let mut tasks = Vec::new();
-    let mut listed = Vec::new();
+    let mut sources = Vec::new();
     for kind in Kind::ALL {
-        let rest = rest(&registry, kind)?;
-        let (ready, is_ready) = tokio::sync::oneshot::channel::<()>();
-        listed.push(is_ready);
-        let index = index.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut ready = Some(ready);
-            loop {
-                if let Err(e) = follow(rest.as_ref(), kind, &index, &mut ready).await {
-                    tracing::warn!(error = %e, kind = kind.plural(), "RBAC watch failed: listing again");
-                }
-                tokio::time::sleep(RELIST_DELAY).await;
-            }
-        }));
+        sources.push(feed::Source {
+            what: kind.plural(),
+            rest: rest(&registry, kind)?,
+            index: Arc::new(KindIndex {
+                index: index.clone(),
+                kind,
+            }),
+        });
     }
-    let feed = Feed { tasks };
-    for is_ready in listed {
-        // A task only ends by abort, and these are not aborted before `feed` is dropped.
-        let _ = is_ready.await;
-    }
-    Ok(feed)
-}
-
-/// Lists `kind` into the index, signals `ready` the first time, then applies the watch's
-/// events until it ends.
-async fn follow(
-    rest: &dyn rkube_registry::Rest,
-    kind: Kind,
-    index: &RbacIndex,
-    ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
-) -> Result<(), ApiError> {
-    let all = Scope::default();
-    let list = rest
-        .list(
-            &all,
-            &ListOptions {
-                resource_version: "0".into(),
-                ..ListOptions::default()
-            },
-        )
-        .await?;
-    let objects: Vec<Value> = list.items.iter().map(|o| o.value().clone()).collect();
-    index.replace(kind, &objects);
-    if let Some(ready) = ready.take() {
-        let _ = ready.send(());
-    }
-    let mut events = rest
-        .watch(
-            &all,
-            &ListOptions {
-                resource_version: list.revision.to_string(),
-                allow_watch_bookmarks: true,
-                ..ListOptions::default()
-            },
-        )
-        .await?;
-    while let Some(event) = events.next().await {
-        match event {
-            WatchEvent::Added(o) | WatchEvent::Modified(o) => index.upsert(kind, o.value()),
-            WatchEvent::Deleted(o) => index.remove(kind, o.value()),
-            WatchEvent::Bookmark { .. } => {}
-            WatchEvent::Error(e) => return Err(ApiError::internal(e)),
-        }
-    }
-    Ok(())
+    Ok(feed::start(sources).await)
 }
 
 #[cfg(test)]

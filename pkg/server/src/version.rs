@@ -3,8 +3,7 @@
 use axum::Json;
 use serde::Serialize;
 
-/// The Kubernetes version rkube's API claims, `major.minor.patch`. The one place to bump it.
-pub const KUBERNETES_VERSION: &str = "1.34.0";
+pub use rkube_api::KUBERNETES_VERSION;
 
 /// kube-apiserver's `version.Info` (k8s.io/apimachinery/pkg/version), field for field.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -1,5 +1,7 @@
-//! LimitRanger: containers get their namespace's LimitRange defaults (requests and limits)
-//! and must stay within its minimums and maximums.
+//! LimitRanger: containers get their namespace's LimitRange defaults (requests and limits);
+//! containers and whole pods (`Container` and `Pod` items) must stay within its minimums,
+//! maximums and limit-to-request ratios, and claims (`PersistentVolumeClaim` items) within its
+//! storage bounds.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::attributes::{Attributes, Operation};
 use crate::chain::{Cluster, Plugin, Result, Warnings};
-use crate::quantity;
+use crate::quantity::{self, Format};
 
 const LIMIT_RANGES: (&str, &str) = ("", "limitranges");
 const ANNOTATION: &str = "kubernetes.io/limit-ranger";
@@ -37,19 +39,36 @@ impl LimitRanger {
     }
 }
 
-/// Whether LimitRanger looks at this request: pod creates and updates.
-fn applies(attrs: &Attributes) -> bool {
-    matches!(attrs.op(), Operation::Create | Operation::Update) && attrs.is_core("pods")
+/// What LimitRanger checks a request against: a pod's containers and their sum, or a
+/// claim's storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Pod,
+    Claim,
 }
 
-fn containers_mut(pod: &mut Value) -> impl Iterator<Item = &mut Value> {
-    let spec = pod.get_mut("spec").and_then(Value::as_object_mut);
-    spec.into_iter().flat_map(|spec| {
-        spec.iter_mut()
-            .filter(|(k, _)| *k == "initContainers" || *k == "containers")
-            .flat_map(|(_, list)| list.as_array_mut().into_iter().flatten())
-    })
+/// Upstream's `SupportsAttributes`: pod creates (containers cannot change on update) and claim
+/// creates and updates, never subresources nor objects already being deleted.
+fn target(attrs: &Attributes) -> Option<Target> {
+    let deleting = attrs
+        .old_object
+        .as_ref()
+        .is_some_and(|o| o.pointer("/metadata/deletionTimestamp").is_some());
+    match attrs.op() {
+        _ if deleting => None,
+        Operation::Create if attrs.is_core("pods") => Some(Target::Pod),
+        Operation::Create | Operation::Update if attrs.is_core("persistentvolumeclaims") => {
+            Some(Target::Claim)
+        }
+        _ => None,
+    }
 }
+
+/// The container lists of a pod with the word upstream's annotation uses for each.
+const CONTAINER_LISTS: [(&str, &str); 2] = [
+    ("containers", "container"),
+    ("initContainers", "init container"),
+];
 
 /// Fills absent requests and limits from `item`'s `defaultRequest` and `default` (a missing
 /// `defaultRequest` falls back to `default`, a missing `default` to `max`, as the LimitRange
@@ -86,39 +105,240 @@ fn default_container(container: &mut Value, item: &Value) -> (Vec<String>, Vec<S
     (requests, limits)
 }
 
-/// Upstream's min/max checks of one container against one item.
-fn check_container(container: &Value, item: &Value, errs: &mut Vec<String>) {
-    let get = |field: &str, name: &str| {
-        container["resources"][field][name]
-            .as_str()
-            .map(str::to_owned)
-    };
-    for (name, min) in item["min"].as_object().into_iter().flatten() {
-        let min_text = min.as_str().unwrap_or("");
-        match get("requests", name) {
-            None => errs.push(format!(
-                "minimum {name} usage per Container is {min_text}.  No request is specified"
-            )),
-            Some(request) if quantity::parse(&request) < quantity::parse(min_text) => {
-                errs.push(format!(
-                    "minimum {name} usage per Container is {min_text}, but request is {request}"
-                ))
+/// One amount of a resource, with the format its canonical text keeps.
+#[derive(Debug, Clone, Copy)]
+struct Amount {
+    value: f64,
+    format: Format,
+}
+
+impl Amount {
+    fn parse(value: &Value) -> Option<Amount> {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        Some(Amount {
+            value: quantity::parse(&text)?,
+            format: Format::of(&text),
+        })
+    }
+
+    /// Upstream's `Quantity.String()`.
+    fn text(self) -> String {
+        quantity::canonical(self.value, self.format)
+    }
+}
+
+/// A resource list (`requests`, `limits`, a LimitRange item's `min`).
+type Amounts = BTreeMap<String, Amount>;
+
+fn amounts(list: &Value) -> Amounts {
+    list.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, v)| Some((name.clone(), Amount::parse(v)?)))
+        .collect()
+}
+
+/// Adds `other` into `sum`; a new resource keeps the format of its first amount.
+fn add(sum: &mut Amounts, other: &Amounts) {
+    for (name, amount) in other {
+        sum.entry(name.clone())
+            .and_modify(|a| a.value += amount.value)
+            .or_insert(*amount);
+    }
+}
+
+/// Raises `max` to `other` wherever `other` is larger.
+fn raise(max: &mut Amounts, other: &Amounts) {
+    for (name, amount) in other {
+        match max.get(name) {
+            Some(current) if current.value >= amount.value => {}
+            _ => {
+                max.insert(name.clone(), *amount);
             }
-            Some(_) => {}
         }
     }
-    for (name, max) in item["max"].as_object().into_iter().flatten() {
-        let max_text = max.as_str().unwrap_or("");
-        match get("limits", name) {
-            None => errs.push(format!(
-                "maximum {name} usage per Container is {max_text}.  No limit is specified"
-            )),
-            Some(limit) if quantity::parse(&limit) > quantity::parse(max_text) => errs.push(
-                format!("maximum {name} usage per Container is {max_text}, but limit is {limit}"),
-            ),
-            Some(_) => {}
+}
+
+/// A pod's effective `requests` or `limits` (upstream's `podRequests`/`podLimits`): the sum
+/// of its containers and sidecars, or the largest init container (plus the sidecars started
+/// before it) when that is larger.
+fn pod_amounts(pod: &Value, field: &str) -> Amounts {
+    let of = |c: &Value| amounts(&c["resources"][field]);
+    let mut total = Amounts::new();
+    for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
+        add(&mut total, &of(container));
+    }
+    let (mut sidecars, mut init) = (Amounts::new(), Amounts::new());
+    for container in pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let own = of(container);
+        if container["restartPolicy"].as_str() == Some("Always") {
+            add(&mut total, &own);
+            add(&mut sidecars, &own);
+            raise(&mut init, &sidecars);
+        } else {
+            let mut running = own;
+            add(&mut running, &sidecars);
+            raise(&mut init, &running);
         }
     }
+    raise(&mut total, &init);
+    total
+}
+
+/// Upstream's `minConstraint`.
+fn min_constraint(
+    kind: &str,
+    name: &str,
+    min: Amount,
+    requests: &Amounts,
+    limits: &Amounts,
+) -> Option<String> {
+    let at_least = |what: &str, got: Amount| {
+        (got.value < min.value).then(|| {
+            format!(
+                "minimum {name} usage per {kind} is {}, but {what} is {}",
+                min.text(),
+                got.text()
+            )
+        })
+    };
+    match requests.get(name) {
+        None => Some(format!(
+            "minimum {name} usage per {kind} is {}.  No request is specified",
+            min.text()
+        )),
+        Some(request) => at_least("request", *request)
+            .or_else(|| limits.get(name).and_then(|limit| at_least("limit", *limit))),
+    }
+}
+
+/// Upstream's `maxConstraint`; with `limits` `None`, its `maxRequestConstraint` (claims have
+/// only requests).
+fn max_constraint(
+    kind: &str,
+    name: &str,
+    max: Amount,
+    requests: &Amounts,
+    limits: Option<&Amounts>,
+) -> Option<String> {
+    let at_most = |what: &str, got: Amount| {
+        (got.value > max.value).then(|| {
+            format!(
+                "maximum {name} usage per {kind} is {}, but {what} is {}",
+                max.text(),
+                got.text()
+            )
+        })
+    };
+    let missing = |what: &str| {
+        Some(format!(
+            "maximum {name} usage per {kind} is {}.  No {what} is specified",
+            max.text()
+        ))
+    };
+    let request_ok = || requests.get(name).and_then(|r| at_most("request", *r));
+    match limits {
+        None => match requests.get(name) {
+            None => missing("request"),
+            Some(_) => request_ok(),
+        },
+        Some(limits) => match limits.get(name) {
+            None => missing("limit"),
+            Some(limit) => at_most("limit", *limit).or_else(request_ok),
+        },
+    }
+}
+
+/// Upstream's `limitRequestRatioConstraint`.
+fn ratio_constraint(
+    kind: &str,
+    name: &str,
+    ratio: Amount,
+    requests: &Amounts,
+    limits: &Amounts,
+) -> Option<String> {
+    let prefix = format!(
+        "{name} max limit to request ratio per {kind} is {}",
+        ratio.text()
+    );
+    let nonzero = |list: &Amounts| list.get(name).map(|a| a.value).filter(|v| *v != 0.0);
+    let Some(request) = nonzero(requests) else {
+        return Some(format!(
+            "{prefix}, but no request is specified or request is 0"
+        ));
+    };
+    let Some(limit) = nonzero(limits) else {
+        return Some(format!("{prefix}, but no limit is specified or limit is 0"));
+    };
+    let observed = limit / request;
+    (observed > ratio.value).then(|| format!("{prefix}, but provided ratio is {observed:.6}"))
+}
+
+/// The errors of `requests` and `limits` (of a container or a whole pod, `kind`) against one
+/// LimitRange item: its minimums, maximums and limit-to-request ratios.
+fn check(kind: &str, item: &Value, requests: &Amounts, limits: &Amounts, errs: &mut Vec<String>) {
+    for (name, min) in amounts(&item["min"]) {
+        errs.extend(min_constraint(kind, &name, min, requests, limits));
+    }
+    for (name, max) in amounts(&item["max"]) {
+        errs.extend(max_constraint(kind, &name, max, requests, Some(limits)));
+    }
+    for (name, ratio) in amounts(&item["maxLimitRequestRatio"]) {
+        errs.extend(ratio_constraint(kind, &name, ratio, requests, limits));
+    }
+}
+
+/// Upstream's `PodValidateLimitFunc`: each container against `Container` items, the pod's
+/// effective requests and limits against `Pod` items.
+fn pod_errors(pod: &Value, items: &[Value]) -> Vec<String> {
+    let mut errs = Vec::new();
+    for item in items {
+        match item["type"].as_str() {
+            Some("Container") => {
+                for (list, _) in CONTAINER_LISTS {
+                    for container in pod["spec"][list].as_array().into_iter().flatten() {
+                        let resources = &container["resources"];
+                        let (requests, limits) = (
+                            amounts(&resources["requests"]),
+                            amounts(&resources["limits"]),
+                        );
+                        check("Container", item, &requests, &limits, &mut errs);
+                    }
+                }
+            }
+            Some("Pod") => {
+                let (requests, limits) = (pod_amounts(pod, "requests"), pod_amounts(pod, "limits"));
+                check("Pod", item, &requests, &limits, &mut errs);
+            }
+            _ => {}
+        }
+    }
+    errs
+}
+
+/// Upstream's `PersistentVolumeClaimValidateLimitFunc`: the claim's storage requests against
+/// `PersistentVolumeClaim` items (claims are never defaulted).
+fn claim_errors(claim: &Value, items: &[Value]) -> Vec<String> {
+    let requests = amounts(&claim["spec"]["resources"]["requests"]);
+    let kind = "PersistentVolumeClaim";
+    let mut errs = Vec::new();
+    for item in items.iter().filter(|i| i["type"].as_str() == Some(kind)) {
+        for (name, min) in amounts(&item["min"]) {
+            errs.extend(min_constraint(kind, &name, min, &requests, &Amounts::new()));
+        }
+        for (name, max) in amounts(&item["max"]) {
+            errs.extend(max_constraint(kind, &name, max, &requests, None));
+        }
+    }
+    errs
 }
 
 /// Upstream's aggregate error text: one message alone, several in brackets.
@@ -156,17 +376,20 @@ impl Plugin for LimitRanger {
             return Ok(());
         };
         let mut notes = Vec::new();
-        for container in containers_mut(pod) {
-            let name = container["name"].as_str().unwrap_or("").to_owned();
-            let mut set: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-            for item in &items {
-                let (requests, limits) = default_container(container, item);
-                set.entry("request").or_default().extend(requests);
-                set.entry("limit").or_default().extend(limits);
-            }
-            for (what, names) in [("request", &set["request"]), ("limit", &set["limit"])] {
-                if !names.is_empty() {
-                    notes.push(format!("{} {what} for container {name}", names.join(", ")));
+        for (list, word) in CONTAINER_LISTS {
+            let containers = pod["spec"][list].as_array_mut().into_iter().flatten();
+            for container in containers {
+                let name = container["name"].as_str().unwrap_or("").to_owned();
+                let mut set: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+                for item in &items {
+                    let (requests, limits) = default_container(container, item);
+                    set.entry("request").or_default().extend(requests);
+                    set.entry("limit").or_default().extend(limits);
+                }
+                for (what, names) in [("request", &set["request"]), ("limit", &set["limit"])] {
+                    if !names.is_empty() {
+                        notes.push(format!("{} {what} for {word} {name}", names.join(", ")));
+                    }
                 }
             }
         }
@@ -181,25 +404,28 @@ impl Plugin for LimitRanger {
     }
 
     async fn validate(&self, attrs: &Attributes, _warnings: &Warnings) -> Result<()> {
-        if !applies(attrs) {
-            return Ok(());
-        }
-        let Some(pod) = attrs.object.as_ref() else {
+        let (Some(target), Some(object)) = (target(attrs), attrs.object.as_ref()) else {
             return Ok(());
         };
-        let items = self.container_items(&attrs.namespace).await?;
-        let mut errs = Vec::new();
-        for list in ["initContainers", "containers"] {
-            for container in pod["spec"][list].as_array().into_iter().flatten() {
-                for item in &items {
-                    check_container(container, item, &mut errs);
-                }
+        // Each LimitRange on its own, as upstream: the first one broken is the answer.
+        for range in self
+            .cluster
+            .list(LIMIT_RANGES, Some(&attrs.namespace))
+            .await?
+        {
+            let items = range["spec"]["limits"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let errs = match target {
+                Target::Pod => pod_errors(object, &items),
+                Target::Claim => claim_errors(object, &items),
+            };
+            if !errs.is_empty() {
+                return Err(attrs.forbidden(aggregate(&errs)));
             }
         }
-        if errs.is_empty() {
-            return Ok(());
-        }
-        Err(attrs.forbidden(aggregate(&errs)))
+        Ok(())
     }
 }
 
@@ -257,6 +483,126 @@ mod tests {
         assert_eq!(
             err.message(),
             r#"pods "p" is forbidden: [minimum cpu usage per Container is 50m, but request is 10m, maximum cpu usage per Container is 1, but limit is 2]"#
+        );
+    }
+
+    fn ranges(limits: Value) -> LimitRanger {
+        let cluster = FakeCluster::default();
+        cluster.put(
+            LIMIT_RANGES,
+            json!({"metadata": {"name": "lr", "namespace": "ns"}, "spec": {"limits": limits}}),
+        );
+        LimitRanger::new(Arc::new(cluster))
+    }
+
+    async fn refusal(plugin: &LimitRanger, a: &Attributes) -> String {
+        let err = plugin.validate(a, &Warnings::default()).await.unwrap_err();
+        assert_eq!(err.code(), 403);
+        err.message().to_owned()
+    }
+
+    #[tokio::test]
+    async fn pods_are_checked_as_a_whole_and_ratios_per_container() {
+        let plugin = ranges(json!([
+            {"type": "Pod", "max": {"memory": "1Gi"}, "min": {"cpu": "300m"}},
+            {"type": "Container", "maxLimitRequestRatio": {"cpu": "2"}}
+        ]));
+        let container = |name: &str, cpu: (&str, &str), memory: &str| {
+            json!({"name": name, "image": "x", "resources": {
+                "requests": {"cpu": cpu.0, "memory": memory},
+                "limits": {"cpu": cpu.1, "memory": memory}}})
+        };
+        let pod = |containers: Value, init: Value| {
+            attrs(
+                Operation::Create,
+                "",
+                "pods",
+                "Pod",
+                "ns",
+                Some(json!({"metadata": {"name": "p"},
+                    "spec": {"containers": containers, "initContainers": init}})),
+            )
+        };
+        // 2 x 512Mi is the maximum exactly; 100m + 250m passes the minimum.
+        let fits = pod(
+            json!([
+                container("a", ("100m", "200m"), "512Mi"),
+                container("b", ("250m", "500m"), "512Mi")
+            ]),
+            json!([]),
+        );
+        plugin.validate(&fits, &Warnings::default()).await.unwrap();
+        let big = pod(
+            json!([
+                container("a", ("100m", "300m"), "768Mi"),
+                container("b", ("100m", "100m"), "512Mi")
+            ]),
+            json!([]),
+        );
+        assert_eq!(
+            refusal(&plugin, &big).await,
+            r#"pods "p" is forbidden: [minimum cpu usage per Pod is 300m, but request is 200m, maximum memory usage per Pod is 1Gi, but limit is 1280Mi, cpu max limit to request ratio per Container is 2, but provided ratio is 3.000000]"#
+        );
+        // A plain init container counts when it is larger than the rest together.
+        let init = pod(
+            json!([container("a", ("150m", "300m"), "128Mi")]),
+            json!([container("i", ("1", "1"), "2Gi")]),
+        );
+        assert_eq!(
+            refusal(&plugin, &init).await,
+            r#"pods "p" is forbidden: maximum memory usage per Pod is 1Gi, but limit is 2Gi"#
+        );
+        let mut no_requests = pod(json!([{"name": "a", "image": "x"}]), json!([]));
+        assert_eq!(
+            refusal(&plugin, &no_requests).await,
+            r#"pods "p" is forbidden: [minimum cpu usage per Pod is 300m.  No request is specified, maximum memory usage per Pod is 1Gi.  No limit is specified, cpu max limit to request ratio per Container is 2, but no request is specified or request is 0]"#
+        );
+        // Containers cannot change after create: updates are not checked.
+        no_requests.operation = Some(Operation::Update);
+        plugin
+            .validate(&no_requests, &Warnings::default())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn claims_stay_within_their_storage_bounds() {
+        let plugin = ranges(json!([
+            {"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}}
+        ]));
+        let claim = |op: Operation, storage: Option<&str>| {
+            let requests = storage.map_or(json!({}), |s| json!({"storage": s}));
+            attrs(
+                op,
+                "",
+                "persistentvolumeclaims",
+                "PersistentVolumeClaim",
+                "ns",
+                Some(json!({"metadata": {"name": "c"},
+                    "spec": {"resources": {"requests": requests}}})),
+            )
+        };
+        let w = Warnings::default();
+        plugin
+            .validate(&claim(Operation::Create, Some("5Gi")), &w)
+            .await
+            .unwrap();
+        assert_eq!(
+            refusal(&plugin, &claim(Operation::Create, Some("512Mi"))).await,
+            r#"persistentvolumeclaims "c" is forbidden: minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 512Mi"#
+        );
+        // 10240Mi is the maximum exactly; growing past it on update is refused.
+        plugin
+            .validate(&claim(Operation::Update, Some("10240Mi")), &w)
+            .await
+            .unwrap();
+        assert_eq!(
+            refusal(&plugin, &claim(Operation::Update, Some("10753Mi"))).await,
+            r#"persistentvolumeclaims "c" is forbidden: maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 10753Mi"#
+        );
+        assert_eq!(
+            refusal(&plugin, &claim(Operation::Create, None)).await,
+            r#"persistentvolumeclaims "c" is forbidden: [minimum storage usage per PersistentVolumeClaim is 1Gi.  No request is specified, maximum storage usage per PersistentVolumeClaim is 10Gi.  No request is specified]"#
         );
     }
 }

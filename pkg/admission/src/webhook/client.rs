@@ -19,13 +19,18 @@ use crate::chain::Cluster;
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The client configuration is unusable.
-    #[error("{0}")]
+    #[error("could not get REST client: {0}")]
     Config(String),
     /// The service behind a `service` reference cannot be reached.
-    #[error("{0}")]
-    Resolve(String),
+    #[error("failed to call webhook: Post \"{url}\": {why}")]
+    Resolve {
+        /// The URL called.
+        url: String,
+        /// Why it cannot be reached.
+        why: String,
+    },
     /// Connecting, TLS or HTTP failed.
-    #[error("Post \"{url}\": {source}")]
+    #[error("failed to call webhook: Post \"{url}\": {source}")]
     Transport {
         /// The URL called.
         url: String,
@@ -34,10 +39,10 @@ pub enum CallError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No answer in time.
-    #[error("Post \"{0}\": context deadline exceeded")]
+    #[error("failed to call webhook: Post \"{0}\": context deadline exceeded")]
     Timeout(String),
     /// The answer is not an AdmissionReview.
-    #[error("{0}")]
+    #[error("failed to call webhook: {0}")]
     Response(String),
 }
 
@@ -54,8 +59,19 @@ pub struct Target {
     pub path: String,
 }
 
-/// Resolves a `clientConfig` to a [`Target`]: a URL as given, or a Service through its
-/// Endpoints (there is no service proxy to route a ClusterIP yet), else its ClusterIP.
+async fn lookup(host: &str, port: u16) -> Option<SocketAddr> {
+    tokio::net::lookup_host((host, port)).await.ok()?.next()
+}
+
+fn socket(ip: &str, port: i64) -> Option<SocketAddr> {
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    Some(SocketAddr::new(ip, u16::try_from(port).ok()?))
+}
+
+/// Resolves a `clientConfig` to a [`Target`]: a URL as given, or a Service. There is no
+/// service proxy, so a Service is reached as kube-apiserver's aggregator routing reaches it:
+/// at a ready endpoint of its EndpointSlices (or, for hand-made ones, its Endpoints), on the
+/// endpoint port named as the Service's port; an ExternalName Service at its name.
 pub async fn resolve(cluster: &dyn Cluster, config: &Value) -> Result<Target, CallError> {
     if let Some(url) = config["url"].as_str() {
         let parsed = url::Url::parse(url)
@@ -67,11 +83,12 @@ pub async fn resolve(cluster: &dyn Cluster, config: &Value) -> Result<Target, Ca
             .trim_end_matches(']')
             .to_owned();
         let port = parsed.port().unwrap_or(443);
-        let address = tokio::net::lookup_host((host.as_str(), port))
+        let address = lookup(&host, port)
             .await
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| CallError::Resolve(format!("dial tcp: lookup {host}: no such host")))?;
+            .ok_or_else(|| CallError::Resolve {
+                url: url.to_owned(),
+                why: format!("dial tcp: lookup {host}: no such host"),
+            })?;
         let mut path = parsed.path().to_owned();
         if let Some(q) = parsed.query() {
             path = format!("{path}?{q}");
@@ -94,45 +111,41 @@ pub async fn resolve(cluster: &dyn Cluster, config: &Value) -> Result<Target, Ca
     let path = service["path"].as_str().unwrap_or("/").to_owned();
     let server_name = format!("{name}.{namespace}.svc");
     let url = format!("https://{server_name}:{port}{path}");
-    let unreachable = |why: String| CallError::Resolve(format!("Post \"{url}\": {why}"));
+    let unreachable = |why: String| CallError::Resolve {
+        url: url.clone(),
+        why,
+    };
     let svc = cluster
         .get(("", "services"), namespace, name)
         .await
-        .map_err(|e| unreachable(e.to_string()))?
-        .ok_or_else(|| unreachable(format!("service \"{name}\" not found")))?;
-    let svc_port = svc["spec"]["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["port"].as_i64() == Some(port))
-        .cloned()
-        .ok_or_else(|| unreachable(format!("service {name} has no port {port}")))?;
-    let endpoints = cluster
-        .get(("", "endpoints"), namespace, name)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    let from_endpoints = endpoints.as_ref().and_then(|e| {
-        e["subsets"].as_array()?.iter().find_map(|subset| {
-            let ip = subset["addresses"].as_array()?.first()?["ip"].as_str()?;
-            let ports = subset["ports"].as_array()?;
-            let wanted = svc_port["name"].as_str().unwrap_or("");
-            let port = ports
-                .iter()
-                .find(|p| p["name"].as_str().unwrap_or("") == wanted)
-                .or(ports.first())?["port"]
-                .as_i64()?;
-            format!("{ip}:{port}")
-                .parse::<SocketAddr>()
-                .ok()
-                .or_else(|| format!("[{ip}]:{port}").parse().ok())
-        })
-    });
-    let address = match from_endpoints {
-        Some(a) => a,
-        None => svc["spec"]["clusterIP"]
-            .as_str()
-            .and_then(|ip| format!("{ip}:{port}").parse().ok())
-            .ok_or_else(|| unreachable("no endpoints available for service".into()))?,
+        .map_err(|e| unreachable(e.message().to_owned()))?
+        .ok_or_else(|| unreachable(format!("service {name:?} not found")))?;
+    let address = match svc["spec"]["type"].as_str().unwrap_or("ClusterIP") {
+        "ExternalName" => {
+            let host = svc["spec"]["externalName"].as_str().unwrap_or("");
+            let port = u16::try_from(port).unwrap_or(443);
+            lookup(host, port)
+                .await
+                .ok_or_else(|| unreachable(format!("dial tcp: lookup {host}: no such host")))?
+        }
+        "ClusterIP" | "NodePort" | "LoadBalancer" => {
+            let port_name = svc["spec"]["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["port"].as_i64() == Some(port))
+                .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+                .ok_or_else(|| {
+                    unreachable(format!("no service port {port} found for service {name:?}"))
+                })?;
+            endpoint(cluster, namespace, name, &port_name)
+                .await
+                .map_err(|e| unreachable(e.message().to_owned()))?
+                .ok_or_else(|| {
+                    unreachable(format!("no endpoints available for service {name:?}"))
+                })?
+        }
+        other => return Err(unreachable(format!("unsupported service type {other:?}"))),
     };
     Ok(Target {
         url,
@@ -140,6 +153,41 @@ pub async fn resolve(cluster: &dyn Cluster, config: &Value) -> Result<Target, Ca
         address,
         path,
     })
+}
+
+/// A ready endpoint of Service `namespace/name` on its port `port_name`: from its
+/// EndpointSlices, else from its Endpoints.
+async fn endpoint(
+    cluster: &dyn Cluster,
+    namespace: &str,
+    name: &str,
+    port_name: &str,
+) -> crate::chain::Result<Option<SocketAddr>> {
+    let named = |p: &&Value| p["name"].as_str().unwrap_or("") == port_name;
+    let slices = cluster
+        .list(("discovery.k8s.io", "endpointslices"), Some(namespace))
+        .await?;
+    let from_slices = slices
+        .iter()
+        .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == name)
+        .find_map(|slice| {
+            let port = slice["ports"].as_array()?.iter().find(named)?["port"].as_i64()?;
+            slice["endpoints"]
+                .as_array()?
+                .iter()
+                .filter(|e| e["conditions"]["ready"] != false)
+                .find_map(|e| socket(e["addresses"][0].as_str()?, port))
+        });
+    if from_slices.is_some() {
+        return Ok(from_slices);
+    }
+    let endpoints = cluster.get(("", "endpoints"), namespace, name).await?;
+    Ok(endpoints.as_ref().and_then(|e| {
+        e["subsets"].as_array()?.iter().find_map(|subset| {
+            let port = subset["ports"].as_array()?.iter().find(named)?["port"].as_i64()?;
+            socket(subset["addresses"][0]["ip"].as_str()?, port)
+        })
+    }))
 }
 
 /// The TLS client trusting `ca_bundle` (base64 of PEM, as the API carries it).
@@ -174,10 +222,17 @@ pub async fn call(
     review: &Value,
     timeout: Duration,
 ) -> Result<Value, CallError> {
-    let url = target.url.clone();
-    match tokio::time::timeout(timeout, post(target, ca_bundle, review)).await {
+    // client-go tells the server its timeout in the query, as `?timeout=10s`.
+    let separator = if target.path.contains('?') { '&' } else { '?' };
+    let query = format!("{separator}timeout={}s", timeout.as_secs());
+    let target = Target {
+        url: format!("{}{query}", target.url),
+        path: format!("{}{query}", target.path),
+        ..target.clone()
+    };
+    match tokio::time::timeout(timeout, post(&target, ca_bundle, review)).await {
         Ok(result) => result,
-        Err(_) => Err(CallError::Timeout(url)),
+        Err(_) => Err(CallError::Timeout(target.url)),
     }
 }
 
@@ -232,6 +287,5 @@ async fn post(
             status.as_u16()
         )));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| CallError::Response(format!("received invalid webhook response: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| CallError::Response(e.to_string()))
 }

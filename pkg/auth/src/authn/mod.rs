@@ -8,6 +8,9 @@
 //!
 //! Bearer tokens go through [`BearerToken`], itself a union of [`TokenAuthenticator`]s (static
 //! token file, service account JWTs, bootstrap tokens): a token nobody recognizes is a 401.
+//! A TokenReview presents a token to chosen [`Audiences`]: service account tokens are valid
+//! for those their `aud` claim shares with them, every other token for those the API server
+//! answers to itself.
 
 pub mod bootstrap;
 pub mod service_account;
@@ -60,11 +63,46 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
     ) -> Result<Option<UserInfo>, AuthnError>;
 }
 
+/// The audiences a token is presented to (upstream's audiences in the request context): the
+/// API server's own and those the presenter asks for (a TokenReview's `spec.audiences`).
+#[derive(Debug, Clone, Copy)]
+pub struct Audiences<'a> {
+    /// The API server's audiences (`--api-audiences`).
+    pub implicit: &'a [String],
+    /// The audiences asked for.
+    pub targets: &'a [String],
+}
+
+/// Upstream's `Audiences.Intersect`: the targets that are also in `ours`, in target order.
+pub fn intersect(ours: &[String], targets: &[String]) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|t| ours.contains(t))
+        .cloned()
+        .collect()
+}
+
 /// One way to authenticate a bearer token.
 #[async_trait]
 pub trait TokenAuthenticator: Send + Sync + fmt::Debug {
     /// The user `token` stands for; `None` when the token is not of this kind.
     async fn authenticate_token(&self, token: &str) -> Result<Option<UserInfo>, AuthnError>;
+
+    /// The user `token` stands for when presented to `audiences`, and the target audiences it
+    /// is valid for. The default is upstream's wrapping of authenticators that know nothing of
+    /// audiences: such a token is valid for the targets the API server itself answers to, and
+    /// for none other (then it is not recognized at all).
+    async fn authenticate_for(
+        &self,
+        token: &str,
+        audiences: Audiences<'_>,
+    ) -> Result<Option<(UserInfo, Vec<String>)>, AuthnError> {
+        let shared = intersect(audiences.implicit, audiences.targets);
+        if shared.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.authenticate_token(token).await?.map(|u| (u, shared)))
+    }
 }
 
 /// Authenticators asked in order; anonymous when nothing was presented and `anonymous` is on
@@ -126,10 +164,36 @@ impl BearerToken {
 
     /// Asks every token authenticator; a token none recognizes is refused.
     pub async fn authenticate_token(&self, token: &str) -> Result<UserInfo, AuthnError> {
+        self.ask(token, None).await.map(|(user, _)| user)
+    }
+
+    /// [`Self::authenticate_token`] for `audiences` (a TokenReview): also answers the target
+    /// audiences the token is valid for.
+    pub async fn authenticate_for(
+        &self,
+        token: &str,
+        audiences: Audiences<'_>,
+    ) -> Result<(UserInfo, Vec<String>), AuthnError> {
+        self.ask(token, Some(audiences)).await
+    }
+
+    /// The first authenticator's user; else the first failure, else an invalid token.
+    async fn ask(
+        &self,
+        token: &str,
+        audiences: Option<Audiences<'_>>,
+    ) -> Result<(UserInfo, Vec<String>), AuthnError> {
         let mut failure = None;
         for authenticator in &self.authenticators {
-            match authenticator.authenticate_token(token).await {
-                Ok(Some(user)) => return Ok(user),
+            let answer = match audiences {
+                Some(audiences) => authenticator.authenticate_for(token, audiences).await,
+                None => authenticator
+                    .authenticate_token(token)
+                    .await
+                    .map(|user| user.map(|user| (user, Vec::new()))),
+            };
+            match answer {
+                Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
                 Err(e) => {
                     failure.get_or_insert(e);

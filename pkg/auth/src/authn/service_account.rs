@@ -16,9 +16,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rkube_api::field::go_quote;
 use serde_json::{Value, json};
 
-use super::{AuthnError, TokenAuthenticator, constant_time_eq};
+use super::{Audiences, AuthnError, TokenAuthenticator, constant_time_eq};
 use crate::user::{UserInfo, service_account_groups, service_account_user};
 
 /// The issuer of legacy, Secret-based tokens.
@@ -175,7 +176,33 @@ impl ServiceAccountTokens {
         Ok(Some(Verified { claims }))
     }
 
-    /// A bound token's user, after its time, audience and object checks.
+    /// The target audiences among `targets` the token of `claims` is valid for (upstream's
+    /// check, made before any other): those of its `aud` claim, or the API server's for a
+    /// token without one (legacy tokens).
+    fn audiences(&self, claims: &Value, targets: &[String]) -> Result<Vec<String>, AuthnError> {
+        let mut ours: Vec<String> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if ours.is_empty() {
+            ours = self.audiences.clone();
+        }
+        let shared = super::intersect(&ours, targets);
+        if shared.is_empty() && !self.audiences.is_empty() {
+            return Err(AuthnError::Token(format!(
+                "token audiences {} is invalid for the target audiences {}",
+                go_list(&ours),
+                go_list(targets)
+            )));
+        }
+        Ok(shared)
+    }
+
+    /// A bound token's user, after its time and object checks.
     async fn bound(&self, claims: &Value, now: i64) -> Result<UserInfo, AuthnError> {
         let int = |field: &str| claims.get(field).and_then(Value::as_i64);
         if int("exp").is_some_and(|exp| now > exp + LEEWAY_SECONDS) {
@@ -187,20 +214,6 @@ impl ServiceAccountTokens {
             return Err(AuthnError::Token(
                 "service account token is not valid yet".into(),
             ));
-        }
-        let audiences: Vec<&str> = match claims.get("aud") {
-            Some(Value::String(a)) => vec![a.as_str()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        if !audiences
-            .iter()
-            .any(|a| self.audiences.iter().any(|ours| ours == a))
-        {
-            return Err(AuthnError::Token(format!(
-                "token audiences {audiences:?} is invalid for the target audiences {:?}",
-                self.audiences
-            )));
         }
         let private = claims.get("kubernetes.io").unwrap_or(&Value::Null);
         let reference = |kind: &str| {
@@ -352,18 +365,42 @@ pub(crate) fn now_seconds() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// A list as Go's `%q` prints it: `["a" "b"]`.
+fn go_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| go_quote(i)).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
 #[async_trait]
 impl TokenAuthenticator for ServiceAccountTokens {
     async fn authenticate_token(&self, token: &str) -> Result<Option<UserInfo>, AuthnError> {
+        let ours = Audiences {
+            implicit: &self.audiences,
+            targets: &self.audiences,
+        };
+        Ok(self
+            .authenticate_for(token, ours)
+            .await?
+            .map(|(user, _)| user))
+    }
+
+    /// Upstream's JWT authenticator: the token's own audiences (never the server's implicit
+    /// ones, unless it has none) must meet the targets.
+    async fn authenticate_for(
+        &self,
+        token: &str,
+        audiences: Audiences<'_>,
+    ) -> Result<Option<(UserInfo, Vec<String>)>, AuthnError> {
         let Some(Verified { claims }) = self.verify(token)? else {
             return Ok(None);
         };
+        let shared = self.audiences(&claims, audiences.targets)?;
         let user = if claims.get("iss").and_then(Value::as_str) == Some(LEGACY_ISSUER) {
             self.legacy(token, &claims).await?
         } else {
             self.bound(&claims, now_seconds()).await?
         };
-        Ok(Some(user))
+        Ok(Some((user, shared)))
     }
 }
 
@@ -443,6 +480,64 @@ pub(crate) mod tests {
                 "pod": {"name": "web", "uid": pod_uid},
             },
         })
+    }
+
+    #[tokio::test]
+    async fn tokens_answer_the_audiences_they_share_with_the_targets() {
+        let (signer, key) = Signer::new();
+        let objects = Arc::new(Objects::default());
+        objects.put(
+            "serviceaccounts",
+            "ns",
+            "sa",
+            json!({"metadata": {"uid": "sa-uid"}}),
+        );
+        objects.put("pods", "ns", "web", json!({"metadata": {"uid": "pod-uid"}}));
+        let api = vec![ISSUER.to_owned(), "k3s".to_owned()];
+        let authn = ServiceAccountTokens::new(ISSUER, &[ISSUER, "k3s"], key, objects);
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let present = |claims: &Value, targets: &[&str]| {
+            let (token, targets, authn, api) = (
+                signer.sign(claims),
+                strings(targets),
+                authn.clone(),
+                api.clone(),
+            );
+            async move {
+                let audiences = Audiences {
+                    implicit: &api,
+                    targets: &targets,
+                };
+                authn
+                    .authenticate_for(&token, audiences)
+                    .await
+                    .map(|found| found.map(|(_, shared)| shared))
+            }
+        };
+        let mut vault = claims(3600, "pod-uid");
+        vault["aud"] = json!(["vault", "db"]);
+        assert_eq!(
+            present(&vault, &["db", "other", "vault"]).await,
+            Ok(Some(strings(&["db", "vault"])))
+        );
+        // Not for the API server, whose audiences are the default targets.
+        assert_eq!(
+            present(&vault, &[ISSUER, "k3s"]).await,
+            Err(AuthnError::Token(format!(
+                r#"token audiences ["vault" "db"] is invalid for the target audiences ["{ISSUER}" "k3s"]"#
+            )))
+        );
+        assert_eq!(
+            present(&claims(3600, "pod-uid"), &["k3s", ISSUER]).await,
+            Ok(Some(strings(&[ISSUER])))
+        );
+        // The audience is checked before anything else, as upstream does.
+        let mut expired = vault.clone();
+        expired["exp"] = json!(now_seconds() - 3600);
+        assert!(matches!(
+            present(&expired, &["k3s"]).await,
+            Err(AuthnError::Token(e)) if e.starts_with("token audiences")
+        ));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! comes first, as upstream short-circuits it before any authorizer. No opinion from everyone
 //! is a 403 with upstream's message ([`forbidden`]).
 
+pub mod node;
 pub mod rbac;
 
 use std::fmt;
@@ -13,9 +14,11 @@ use std::sync::Arc;
 
 use rkube_api::field::go_quote;
 use rkube_api::resources::GroupResource;
+use rkube_api::selector::FieldSelector;
 use rkube_api::status::ApiError;
 
 use crate::user::UserInfo;
+pub use node::{NodeAuthorizer, NodeGraph};
 pub use rbac::{PolicyRule, RbacAuthorizer, RbacIndex};
 
 /// What a request asks to do (upstream's `authorizer.Attributes`).
@@ -41,6 +44,8 @@ pub struct Attributes<'a> {
     pub name: &'a str,
     /// The URL path (non-resource requests).
     pub path: &'a str,
+    /// The field selector of a list, watch or deletecollection, if it has one.
+    pub field_selector: Option<&'a FieldSelector>,
 }
 
 impl<'a> Attributes<'a> {
@@ -66,6 +71,7 @@ impl<'a> Attributes<'a> {
             namespace,
             name,
             path: "",
+            field_selector: None,
         }
     }
 
@@ -82,6 +88,7 @@ impl<'a> Attributes<'a> {
             namespace: "",
             name: "",
             path,
+            field_selector: None,
         }
     }
 }

@@ -14,7 +14,11 @@
 //! `status.certificate` through the `status` subresource. Its lifetime is the request's
 //! `expirationSeconds` (at least ten minutes) capped by [`Config::duration`], upstream's
 //! `--cluster-signing-duration` (one year by default).
+//!
+//! [`approver`] is the approving controller, which approves kubelet client requests whose
+//! requester RBAC allows to have them.
 
+pub mod approver;
 pub mod sign;
 
 use std::future::Future;
@@ -174,14 +178,11 @@ async fn reconcile(
         return Ok(done);
     };
     let name = csr.name_any();
-    let block = x509::pem_decode(&csr.spec.request.0)
-        .0
-        .filter(|b| b.label == "CERTIFICATE REQUEST")
-        .ok_or_else(|| Error::Parse {
-            name: name.clone(),
-            message: "PEM block type must be CERTIFICATE REQUEST".into(),
-        })?;
-    let request = CertificateRequest::parse(&block.der).map_err(|e| Error::Parse {
+    let der = request_der(&csr).map_err(|message| Error::Parse {
+        name: name.clone(),
+        message: message.into(),
+    })?;
+    let request = CertificateRequest::parse(&der).map_err(|e| Error::Parse {
         name: name.clone(),
         message: e.to_string(),
     })?;
@@ -209,6 +210,11 @@ async fn reconcile(
     }
     write_status(&context.api, &csr, status).await?;
     Ok(done)
+}
+
+/// The DER of the PKCS#10 request in `csr` (upstream's `ParseCSR` up to the parse).
+fn request_der(csr: &CertificateSigningRequest) -> Result<Vec<u8>, &'static str> {
+    x509::csr_request_der(&csr.spec.request.0)
 }
 
 async fn write_status(

@@ -283,3 +283,26 @@ fn a_bad_policy_refuses_the_start_naming_file_and_rule() {
     assert!(!data.join("server").join("db").exists());
     assert!(!dir.path().join("audit.log").exists());
 }
+
+#[test]
+fn every_response_names_its_audit_id_even_without_auditing() {
+    let cluster = Cluster::start(&[]).unwrap();
+    let (first, _) = curl_with_headers(&cluster, "/version", &[]);
+    let (second, _) = curl_with_headers(&cluster, "/api/v1/namespaces/nope", &[]);
+    let (first, second) = (header(&first, "audit-id"), header(&second, "audit-id"));
+    for id in [first, second] {
+        assert_eq!(
+            uuid_shape(id),
+            [8, 4, 4, 4, 12],
+            "audit IDs are UUIDs: {id}"
+        );
+    }
+    assert_ne!(first, second);
+    let (own, _) = curl_with_headers(&cluster, "/healthz", &["-H", "Audit-ID: mine"]);
+    assert_eq!(header(&own, "audit-id"), "mine");
+}
+
+/// The lengths of the dash-separated groups of `id`.
+fn uuid_shape(id: &str) -> Vec<usize> {
+    id.split('-').map(str::len).collect()
+}

@@ -10,7 +10,8 @@
 //! (a slow client cannot hold up the accept loop), records the client's certificates
 //! ([`PeerCertificates`]), its address when auditing ([`ConnectInfo`]) and each request's parsed
 //! [`RequestInfo`] (watches are ended rather than awaited at shutdown) on every request of the
-//! connection, answers 500 for a request whose handler panicked, and serves HTTP/1.1 or
+//! connection, answers every request's `Audit-ID` (the client's, else a new UUID; audited or
+//! not, as kube-apiserver), answers 500 for a request whose handler panicked, and serves HTTP/1.1 or
 //! HTTP/2, whichever ALPN chose, with hyper-util's auto builder.
 
 use std::net::SocketAddr;
@@ -152,10 +153,16 @@ pub async fn serve(
                     if let Ok(info) = info {
                         request.extensions_mut().insert(info);
                     }
+                    // Every response names its audit ID, audited or not, as upstream's.
+                    let audit_id = crate::audit::event::ensure_audit_id(request.headers_mut());
                     let closing = closing.clone();
                     let response = catching_panics(app.clone(), request);
                     async move {
-                        let response = response.await;
+                        let mut response = response.await;
+                        response
+                            .headers_mut()
+                            .entry(crate::audit::event::AUDIT_ID_HEADER)
+                            .or_insert(audit_id);
                         Ok::<_, std::convert::Infallible>(if watch {
                             response.map(|body| end_on_close(body, closing))
                         } else {

@@ -16,6 +16,21 @@ use super::policy::{Level, Stage};
 /// The response header (and request header a client may set) carrying the audit ID.
 pub const AUDIT_ID_HEADER: &str = "audit-id";
 
+/// The request's audit ID, as upstream's `WithAuditInit` chooses it: the client's own
+/// `Audit-ID`, else a new UUID, which is then set on the request so every later layer (the
+/// audit log, the response) names the same one.
+pub fn ensure_audit_id(headers: &mut axum::http::HeaderMap) -> axum::http::HeaderValue {
+    match headers.get(AUDIT_ID_HEADER) {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => {
+            let id = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a valid header value");
+            headers.insert(AUDIT_ID_HEADER, id.clone());
+            id
+        }
+    }
+}
+
 /// An audit event as it is being filled in; each stage writes it out as it stands then.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

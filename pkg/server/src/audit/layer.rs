@@ -36,7 +36,7 @@ use rkube_apiserver::request_info::RequestInfo;
 use serde_json::Value;
 
 use super::Backend;
-use super::event::{AUDIT_ID_HEADER, Event, ObjectRef, ResponseStatus};
+use super::event::{AUDIT_ID_HEADER, Event, ObjectRef, ResponseStatus, ensure_audit_id};
 use super::policy::{Level, RequestConfig, Stage};
 
 /// A response body kept only to read a `Status` from it is dropped past this size.
@@ -238,12 +238,10 @@ impl RequestAudit {
                 info
             }
         };
+        // Network requests arrive with one (`http` sets it); in-process ones get theirs here.
+        let audit_id = ensure_audit_id(request.headers_mut());
+        let audit_id = String::from_utf8_lossy(audit_id.as_bytes()).into_owned();
         let headers = request.headers();
-        let audit_id = headers
-            .get(AUDIT_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| !id.is_empty())
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let mut event = Event::new(audit_id, Timestamp::now());
         event.request_uri = request.uri().path_and_query().map_or_else(
             || request.uri().path().to_owned(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rkube_api::field::{FieldError, Path};
 use rkube_api::resources::GroupKind;
+use rkube_api::selector::{FieldSelector, escape_field_value};
 use rkube_api::status::ApiError;
 use serde_json::{Value, json};
 
@@ -24,7 +25,7 @@ pub struct Reviewer {
 }
 
 /// The attributes a SubjectAccessReview spec asks about, owned.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Asked {
     resource_request: bool,
     verb: String,
@@ -35,6 +36,58 @@ struct Asked {
     namespace: String,
     name: String,
     path: String,
+    /// The `fieldSelector` of resourceAttributes; `Err` when it cannot be parsed (ignored then,
+    /// and said in `evaluationError`, as upstream).
+    field_selector: Result<Option<FieldSelector>, ()>,
+}
+
+impl Default for Asked {
+    fn default() -> Self {
+        Asked {
+            resource_request: false,
+            verb: String::new(),
+            group: String::new(),
+            version: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            path: String::new(),
+            field_selector: Ok(None),
+        }
+    }
+}
+
+/// Upstream's `FieldSelectorAttributes`: a `rawSelector`, or `requirements` of which `In` and
+/// `NotIn` with one value (`=`, `!=`) are the ones fields support.
+fn field_selector(attributes: &Value) -> Result<Option<FieldSelector>, ()> {
+    let Some(selector) = attributes.get("fieldSelector").filter(|v| v.is_object()) else {
+        return Ok(None);
+    };
+    let raw = text(selector, "rawSelector");
+    if !raw.is_empty() {
+        return FieldSelector::parse(&raw).map(Some).map_err(drop);
+    }
+    let mut terms = Vec::new();
+    for requirement in selector["requirements"].as_array().into_iter().flatten() {
+        let values = strings(requirement.get("values"));
+        let operator = match (text(requirement, "operator").as_str(), values.as_slice()) {
+            ("In", [_]) => "=",
+            ("NotIn", [_]) => "!=",
+            _ => return Err(()),
+        };
+        terms.push(format!(
+            "{}{operator}{}",
+            text(requirement, "key"),
+            escape_field_value(&values[0])
+        ));
+    }
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    FieldSelector::parse(&terms.join(","))
+        .map(Some)
+        .map_err(drop)
 }
 
 fn text(value: &Value, field: &str) -> String {
@@ -180,7 +233,7 @@ impl Reviewer {
             namespace: &asked.namespace,
             name: &asked.name,
             path: &asked.path,
-            field_selector: None,
+            field_selector: asked.field_selector.as_ref().ok().and_then(Option::as_ref),
         };
         let decision = self.authorizer.authorize(&attributes);
         let mut status = json!({"allowed": decision.allowed()});
@@ -189,6 +242,10 @@ impl Reviewer {
         }
         if !decision.reason().is_empty() {
             status["reason"] = decision.reason().into();
+        }
+        if asked.field_selector.is_err() {
+            status["evaluationError"] =
+                "spec.resourceAttributes.fieldSelector ignored due to parse error".into();
         }
         status
     }
@@ -302,6 +359,7 @@ fn asked(spec: &Value, kind: &str, namespace: &str) -> Result<Asked, ApiError> {
             namespace: text(r, "namespace"),
             name: text(r, "name"),
             path: String::new(),
+            field_selector: field_selector(r),
         },
         (None, Some(n)) => Asked {
             verb: text(n, "verb"),
@@ -315,7 +373,9 @@ fn asked(spec: &Value, kind: &str, namespace: &str) -> Result<Asked, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::{PrivilegedGroups, RbacAuthorizer, RbacIndex, Union, rbac::Kind};
+    use crate::authz::{
+        NodeAuthorizer, NodeGraph, PrivilegedGroups, RbacAuthorizer, RbacIndex, Union, rbac::Kind,
+    };
 
     fn reviewer() -> Reviewer {
         let index = Arc::new(RbacIndex::new());
@@ -328,6 +388,7 @@ mod tests {
             "roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "User", "name": "alice"}]})]);
         let authorizer = Union::new(vec![
             Arc::new(PrivilegedGroups(vec!["system:masters".into()])),
+            Arc::new(NodeAuthorizer::new(Arc::new(NodeGraph::new()))),
             Arc::new(RbacAuthorizer::new(index)),
         ]);
         Reviewer::new(BearerToken::new(vec![]), &["api"], Arc::new(authorizer))
@@ -472,5 +533,48 @@ mod tests {
             token["status"],
             json!({"user": {}, "error": "invalid bearer token"})
         );
+    }
+
+    #[tokio::test]
+    async fn access_reviews_pass_their_field_selector_to_the_authorizer() {
+        let r = reviewer();
+        let admin = UserInfo::new("admin", &["system:masters"]);
+        // Nodes may list only the pods bound to them: the Node authorizer reads the selector.
+        let list_pods = |selector: Value| {
+            json!({"spec": {"user": "system:node:n1", "groups": ["system:nodes"],
+                "resourceAttributes": {"verb": "list", "resource": "pods", "fieldSelector": selector}}})
+        };
+        let status = |selector| async {
+            r.review(&admin, "subjectaccessreviews", "", list_pods(selector))
+                .await
+                .unwrap()["status"]
+                .clone()
+        };
+        assert_eq!(
+            status(json!({"rawSelector": "spec.nodeName=n1"})).await["allowed"],
+            true
+        );
+        assert_eq!(
+            status(json!({"requirements": [{"key": "spec.nodeName", "operator": "In", "values": ["n1"]}]}))
+                .await["allowed"],
+            true
+        );
+        assert_eq!(
+            status(json!({"rawSelector": "spec.nodeName=n2"})).await["allowed"],
+            false
+        );
+        assert_eq!(status(json!({})).await["allowed"], false);
+        // A selector that cannot be parsed is ignored, and the answer says so.
+        for bad in [
+            json!({"rawSelector": "key in value"}),
+            json!({"requirements": [{"key": "spec.nodeName", "operator": "In", "values": ["n1", "n2"]}]}),
+        ] {
+            let answer = status(bad).await;
+            assert_eq!(answer["allowed"], false);
+            assert_eq!(
+                answer["evaluationError"],
+                "spec.resourceAttributes.fieldSelector ignored due to parse error"
+            );
+        }
     }
 }

@@ -13,6 +13,10 @@
 //! - [`clusterrole_aggregation`]: fills the rules of ClusterRoles with an `aggregationRule`
 //!   (`admin`, `edit`, `view`) from the ClusterRoles their selectors select.
 //! - [`serviceaccounts`]: gives every active namespace its `default` ServiceAccount.
+//! - [`root_ca`]: gives every active namespace the `kube-root-ca.crt` ConfigMap (the CA that
+//!   verifies the API server), kept as published.
+//! - [`per_namespace`]: the loop those two share (namespace events and events of the one
+//!   object they keep queue a pass for its namespace).
 //!
 //! Each controller runs with its own client (its own identity: upstream's per-controller
 //! service accounts), named by the `*_CONTROLLER` constants.
@@ -23,6 +27,8 @@
 pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod namespace;
+pub mod per_namespace;
+pub mod root_ca;
 pub mod serviceaccounts;
 
 use std::future::Future;
@@ -39,6 +45,8 @@ pub const AGGREGATION_CONTROLLER: &str = "clusterrole-aggregation-controller";
 pub const CSR_SIGNING_CONTROLLER: &str = "certificate-controller";
 /// The service account controller's name (and service account).
 pub const SERVICE_ACCOUNT_CONTROLLER: &str = "service-account-controller";
+/// The root CA publisher's name (and service account).
+pub const ROOT_CA_PUBLISHER: &str = "root-ca-cert-publisher";
 
 /// The controllers, and how each is configured.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +55,9 @@ pub struct ControllerManager {
     pub namespace: namespace::Config,
     /// The CSR signing controller's CAs and limits.
     pub certificates: certificates::Config,
+    /// The CA bundle (PEM) the root CA publisher puts in every namespace; without one the
+    /// publisher does not run.
+    pub root_ca: Option<String>,
 }
 
 impl ControllerManager {
@@ -61,8 +72,15 @@ impl ControllerManager {
         let shutdown = shutdown.shared();
         tracing::info!(
             "starting the controller manager: namespace, clusterrole aggregation, service \
-             account, certificate signing and approving controllers"
+             account, root CA publisher, certificate signing and approving controllers"
         );
+        let root_ca_client = client_for(ROOT_CA_PUBLISHER);
+        let root_ca_shutdown = shutdown.clone();
+        let root_ca = async move {
+            if let Some(ca) = self.root_ca {
+                root_ca::run(root_ca_client, ca, root_ca_shutdown).await;
+            }
+        };
         futures::join!(
             namespace::run(
                 client_for(NAMESPACE_CONTROLLER),
@@ -71,6 +89,7 @@ impl ControllerManager {
             ),
             clusterrole_aggregation::run(client_for(AGGREGATION_CONTROLLER), shutdown.clone()),
             serviceaccounts::run(client_for(SERVICE_ACCOUNT_CONTROLLER), shutdown.clone()),
+            root_ca,
             certificates::run(
                 client_for(CSR_SIGNING_CONTROLLER),
                 self.certificates,

@@ -7,50 +7,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Request;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
-use kube::Client;
 use kube::api::{Api, PostParams};
 use rkube_api::x509;
-use rkube_apiserver::{Resolver, reviews_layer, router};
+use rkube_apiserver::reviews_layer;
 use rkube_auth::UserInfo;
 use rkube_auth::authn::BearerToken;
 use rkube_auth::authz::{Attributes, Authorizer, Decision};
 use rkube_auth::review::Reviewer;
 use rkube_controllers::certificates::{self, Config, SigningCa};
-use rkube_registry::Registry;
-use rkube_storage::KvStore;
-use rkube_storage_sqlite::SqliteBackend;
 use serde_json::json;
+
+mod common;
+use common::{app, client, client_of};
 
 /// A guard against a hang, never a measure of speed.
 const HANG_GUARD: Duration = Duration::from_secs(60);
-
-async fn app() -> axum::Router {
-    let backend = Arc::new(SqliteBackend::open_in_memory().expect("sqlite"));
-    let registry = Arc::new(Registry::new(Arc::new(KvStore::new(backend))));
-    registry.ready().await;
-    let resolver: Resolver = Arc::new(move |r, sub| registry.rest(r, sub));
-    router(resolver)
-}
-
-/// A client of `app`, whose requests come from `user` when given.
-fn client_of(app: axum::Router, user: Option<UserInfo>) -> Client {
-    let service = tower::ServiceBuilder::new()
-        .map_request(move |r: Request<kube::client::Body>| {
-            let mut r = r.map(axum::body::Body::new);
-            if let Some(user) = &user {
-                r.extensions_mut().insert(user.clone());
-            }
-            r
-        })
-        .service(app);
-    Client::new(service, "default")
-}
-
-async fn client() -> Client {
-    client_of(app().await, None)
-}
 
 /// A CA certificate and key, PEM.
 fn ca() -> (String, String) {

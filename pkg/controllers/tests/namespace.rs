@@ -2,39 +2,26 @@
 //! in-memory SQLite store, driven by a `kube::Client` built on the router as a tower service
 //! (DESIGN §6 level 3).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use http::Request;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, NamespaceCondition, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use rkube_apiserver::{Resolver, router};
+
 use rkube_controllers::{ControllerManager, namespace};
-use rkube_registry::Registry;
-use rkube_storage::KvStore;
-use rkube_storage_sqlite::SqliteBackend;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+mod common;
+use common::client;
+
 /// A guard against a hang, never a measure of speed: passes take milliseconds.
 const HANG_GUARD: Duration = Duration::from_secs(120);
-
-async fn client() -> Client {
-    let backend = Arc::new(SqliteBackend::open_in_memory().expect("sqlite"));
-    let registry = Arc::new(Registry::new(Arc::new(KvStore::new(backend))));
-    registry.ready().await;
-    let resolver: Resolver = Arc::new(move |r, sub| registry.rest(r, sub));
-    let service = tower::ServiceBuilder::new()
-        .map_request(|r: Request<kube::client::Body>| r.map(axum::body::Body::new))
-        .service(router(resolver));
-    Client::new(service, "default")
-}
 
 /// The controller manager running on `client` until the returned sender is dropped or fired.
 fn start(client: &Client, manager: ControllerManager) -> (oneshot::Sender<()>, JoinHandle<()>) {

@@ -172,7 +172,12 @@ impl Server {
             .await
             .context("loading the cluster certificates")??;
             let tls_config = certs.server_config()?;
-            let csr_signers = csr_signers(certs.signing_cas())?;
+            // The controllers sign with the cluster's CAs and publish the serving CA.
+            let controllers = rkube_controllers::ControllerManager {
+                certificates: csr_signers(certs.signing_cas())?,
+                root_ca: Some(certs.server_ca_pem().to_owned()),
+                ..Default::default()
+            };
             let authenticator = rkube_auth::authn::Union::new(
                 vec![
                     Arc::new(rkube_auth::authn::CertAuthenticator::new(
@@ -225,10 +230,10 @@ impl Server {
                 auth,
                 (rbac_feed, node_feed),
                 tokens,
-                csr_signers,
+                controllers,
             ))
         };
-        let (listener, local_addr, tls_config, auth, (rbac_feed, node_feed), tokens, csr_signers) =
+        let (listener, local_addr, tls_config, auth, (rbac_feed, node_feed), tokens, controllers) =
             match listening.await {
                 Ok(bound) => bound,
                 Err(e) => {
@@ -289,11 +294,7 @@ impl Server {
             let _ = http_stop.await;
         }));
         let (stop_controllers, controllers_stop) = oneshot::channel::<()>();
-        let manager = rkube_controllers::ControllerManager {
-            certificates: csr_signers,
-            ..Default::default()
-        };
-        let controllers = tokio::spawn(manager.run(client_for, async {
+        let controllers = tokio::spawn(controllers.run(client_for, async {
             let _ = controllers_stop.await;
         }));
         tracing::info!("rkube is ready");

@@ -11,7 +11,8 @@ use rkube_server::config::{self, Config, DatastoreEndpoint, DatastoreTls};
 
 /// A lightweight Kubernetes in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "rkube", version)]
+// A later occurrence of a flag overrides an earlier one (how `--kube-apiserver-arg` values win).
+#[command(name = "rkube", version, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,6 +76,47 @@ struct ServerArgs {
     admission_control_config_file: Option<PathBuf>,
     #[command(flatten)]
     audit: AuditArgs,
+    /// A kube-apiserver flag as k3s passes it through (`audit-log-path=/var/log/audit.log`),
+    /// for the kube-apiserver flags rkube implements; it wins over the same flag given directly.
+    #[arg(long, value_name = "FLAG=VALUE", allow_hyphen_values = true)]
+    kube_apiserver_arg: Vec<String>,
+}
+
+/// The kube-apiserver flags `--kube-apiserver-arg` may set: those rkube implements, under the
+/// same name and meaning.
+const KUBE_APISERVER_FLAGS: &[&str] = &[
+    "admission-control-config-file",
+    "audit-log-format",
+    "audit-log-maxage",
+    "audit-log-maxbackup",
+    "audit-log-maxsize",
+    "audit-log-path",
+    "audit-policy-file",
+    "token-auth-file",
+];
+
+/// The command line with each `--kube-apiserver-arg flag=value` turned into `--flag=value`
+/// at the end (so it overrides, as k3s lets it override its own settings); `None` when there
+/// is none. An unknown flag is an error, never silently dropped.
+fn expand_kube_apiserver_args(cli: &Cli, argv: &[String]) -> anyhow::Result<Option<Vec<String>>> {
+    let Command::Server(args) = &cli.command;
+    if args.kube_apiserver_arg.is_empty() {
+        return Ok(None);
+    }
+    let mut expanded = argv.to_vec();
+    for arg in &args.kube_apiserver_arg {
+        let arg = arg.trim_start_matches('-');
+        let (flag, value) = arg.split_once('=').unwrap_or((arg, ""));
+        if !KUBE_APISERVER_FLAGS.contains(&flag) {
+            anyhow::bail!(
+                "--kube-apiserver-arg: rkube does not implement kube-apiserver's --{flag} \
+                 (it implements --{})",
+                KUBE_APISERVER_FLAGS.join(", --")
+            );
+        }
+        expanded.push(format!("--{flag}={value}"));
+    }
+    Ok(Some(expanded))
 }
 
 /// kube-apiserver's audit flags, under their upstream names.
@@ -147,8 +189,27 @@ impl ServerArgs {
     }
 }
 
+/// The command line, with `--kube-apiserver-arg` values applied.
+fn parse(argv: Vec<String>) -> anyhow::Result<Cli> {
+    let cli = Cli::try_parse_from(&argv)?;
+    Ok(match expand_kube_apiserver_args(&cli, &argv)? {
+        Some(expanded) => Cli::try_parse_from(expanded)?,
+        None => cli,
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse(std::env::args().collect()) {
+        Ok(cli) => cli,
+        // Usage errors, --help and --version print as clap prints them.
+        Err(e) => match e.downcast::<clap::Error>() {
+            Ok(usage) => usage.exit(),
+            Err(e) => {
+                eprintln!("rkube: error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -235,6 +296,43 @@ mod tests {
         assert!(config.disable_agent);
         assert_eq!(config.node_name, "n1");
         assert_eq!(config.compaction_interval, Duration::from_secs(3600));
+    }
+
+    fn argv(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn kube_apiserver_args_set_the_flags_rkube_implements() {
+        let cli = parse(argv(&[
+            "rkube",
+            "server",
+            "--audit-log-maxage",
+            "7",
+            "--kube-apiserver-arg=audit-log-path=/var/log/audit.log",
+            "--kube-apiserver-arg",
+            "--audit-log-maxage=3",
+        ]))
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        let config = args.into_config().unwrap();
+        assert_eq!(
+            config.audit.log_path,
+            Some(PathBuf::from("/var/log/audit.log"))
+        );
+        assert_eq!(config.audit.log_max_age, 3, "the pass-through overrides");
+
+        let err = parse(argv(&[
+            "rkube",
+            "server",
+            "--kube-apiserver-arg=enable-admission-plugins=AlwaysPullImages",
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--kube-apiserver-arg: rkube does not implement kube-apiserver's --enable-admission-plugins"),
+            "{err}"
+        );
     }
 
     #[test]

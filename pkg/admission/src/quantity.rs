@@ -1,34 +1,171 @@
-//! Resource quantities (`500m`, `1Gi`, `2e3`) as numbers, for comparisons and sums.
+//! Resource quantities (`500m`, `1Gi`, `2e3`): [`Quantity`] holds one exactly, as upstream's
+//! `resource.Quantity` does (nano-units, rounded up from finer fractions, capped at the
+//! largest int64 of whole units), and writes it back in upstream's canonical form.
 
-/// A quantity's value in base units (cores, bytes, counts); `None` when it does not parse.
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Nano-units in a whole unit.
+const NANO: i128 = 1_000_000_000;
+/// Upstream's cap on a parsed quantity: the largest int64, in whole units.
+const MAX_NANOS: i128 = i64::MAX as i128 * NANO;
+/// Upstream's `MaxMilliValue`: the largest value whose milli-units fit an int64.
+pub const MAX_MILLI_VALUE: i64 = i64::MAX / 1000;
+
+/// A quantity: its exact value and the format its text was written in (which its canonical
+/// text keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity {
+    nanos: i128,
+    format: Format,
+}
+
+impl Quantity {
+    /// Parses `text` as upstream's `ParseQuantity`: an optionally signed decimal number and a
+    /// suffix (`m`, `k`, `Mi`, `e3`, ...). Precision below a nano-unit rounds up (away from
+    /// zero); magnitudes beyond the largest int64 are capped to it.
+    pub fn parse(text: &str) -> Option<Quantity> {
+        let text = text.trim();
+        let (negative, unsigned) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let split = unsigned
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(unsigned.len());
+        let (number, suffix) = unsigned.split_at(split);
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.len() + fraction.len() == 0 || fraction.contains('.') {
+            return None;
+        }
+        let (powers_of_1024, exponent, format) = suffix_scale(suffix)?;
+        let mut digits: Vec<u8> = whole
+            .bytes()
+            .chain(fraction.bytes())
+            .map(|b| b - b'0')
+            .collect();
+        for _ in 0..powers_of_1024 {
+            times(&mut digits, 1024);
+        }
+        // The power of ten of the last digit, in nano-units.
+        let mut exponent = i64::from(exponent) - fraction.len() as i64 + 9;
+        let mut round_up = false;
+        if exponent < 0 {
+            let keep = digits
+                .len()
+                .saturating_sub(exponent.unsigned_abs() as usize);
+            round_up = digits[keep..].iter().any(|d| *d != 0);
+            digits.truncate(keep);
+            exponent = 0;
+        }
+        let first = digits.iter().position(|d| *d != 0).unwrap_or(digits.len());
+        let digits = &digits[first..];
+        let magnitude = if digits.is_empty() {
+            i128::from(round_up)
+        } else if digits.len() as i64 + exponent > 28 {
+            MAX_NANOS
+        } else {
+            let mantissa = digits.iter().fold(0i128, |n, d| n * 10 + i128::from(*d));
+            // At most 28 digits in all: no overflow.
+            (mantissa * 10i128.pow(exponent as u32) + i128::from(round_up)).min(MAX_NANOS)
+        };
+        Some(Quantity {
+            nanos: if negative { -magnitude } else { magnitude },
+            format,
+        })
+    }
+
+    /// `self + other`, keeping `self`'s format (upstream's `Add`).
+    pub fn plus(self, other: Quantity) -> Quantity {
+        Quantity {
+            nanos: self.nanos.saturating_add(other.nanos),
+            ..self
+        }
+    }
+
+    /// Upstream's `Value()`: whole units, rounded up (away from zero); saturates beyond an
+    /// int64.
+    pub fn value(self) -> i64 {
+        scaled(self.nanos, NANO)
+    }
+
+    /// Upstream's `MilliValue()`: milli-units, rounded up (away from zero); saturates beyond
+    /// an int64.
+    pub fn milli_value(self) -> i64 {
+        scaled(self.nanos, NANO / 1000)
+    }
+
+    /// The value in base units as a float, for callers that only estimate.
+    pub fn as_f64(self) -> f64 {
+        self.nanos as f64 / NANO as f64
+    }
+
+    /// Compares the values (upstream's `Cmp`), whatever the formats.
+    pub fn cmp_value(&self, other: &Quantity) -> Ordering {
+        self.nanos.cmp(&other.nanos)
+    }
+}
+
+impl fmt::Display for Quantity {
+    /// Upstream's `Quantity.String()`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&canonical(self.nanos, self.format))
+    }
+}
+
+/// `nanos` in units of `unit` nano-units, rounded away from zero, saturated to an int64.
+fn scaled(nanos: i128, unit: i128) -> i64 {
+    let unit = unit.unsigned_abs();
+    let magnitude = nanos.unsigned_abs().div_ceil(unit);
+    let magnitude = i64::try_from(magnitude).unwrap_or(i64::MAX);
+    if nanos < 0 { -magnitude } else { magnitude }
+}
+
+/// Multiplies a decimal digit string by `factor` in place.
+fn times(digits: &mut Vec<u8>, factor: u32) {
+    let mut carry = 0u32;
+    for d in digits.iter_mut().rev() {
+        let n = u32::from(*d) * factor + carry;
+        *d = (n % 10) as u8;
+        carry = n / 10;
+    }
+    while carry > 0 {
+        digits.insert(0, (carry % 10) as u8);
+        carry /= 10;
+    }
+}
+
+/// A suffix's scale: powers of 1024, the power of ten, and the format it implies.
+fn suffix_scale(suffix: &str) -> Option<(u32, i32, Format)> {
+    let decimal = |exponent| Some((0, exponent, Format::DecimalSi));
+    let binary = |powers| Some((powers, 0, Format::BinarySi));
+    match suffix {
+        "" => decimal(0),
+        "n" => decimal(-9),
+        "u" => decimal(-6),
+        "m" => decimal(-3),
+        "k" => decimal(3),
+        "M" => decimal(6),
+        "G" => decimal(9),
+        "T" => decimal(12),
+        "P" => decimal(15),
+        "E" => decimal(18),
+        "Ki" => binary(1),
+        "Mi" => binary(2),
+        "Gi" => binary(3),
+        "Ti" => binary(4),
+        "Pi" => binary(5),
+        "Ei" => binary(6),
+        e if e.starts_with(['e', 'E']) => Some((0, e[1..].parse().ok()?, Format::DecimalExponent)),
+        _ => None,
+    }
+}
+
+/// A quantity's value in base units (cores, bytes, counts) as a float; `None` when it does
+/// not parse.
 pub fn parse(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(number * factor)
+    Quantity::parse(text).map(Quantity::as_f64)
 }
 
 /// A value written back as a quantity: whole numbers plain, fractions in milli-units.
@@ -51,22 +188,6 @@ pub enum Format {
     DecimalExponent,
 }
 
-impl Format {
-    /// The format `text` is written in.
-    pub fn of(text: &str) -> Format {
-        let suffix = text
-            .trim()
-            .trim_start_matches(|c: char| c.is_ascii_digit() || matches!(c, '.' | '+' | '-'));
-        if suffix.ends_with('i') {
-            Format::BinarySi
-        } else if suffix.len() > 1 && suffix.starts_with(['e', 'E']) {
-            Format::DecimalExponent
-        } else {
-            Format::DecimalSi
-        }
-    }
-}
-
 const DECIMAL_SUFFIXES: [(i32, &str); 10] = [
     (18, "E"),
     (15, "P"),
@@ -80,20 +201,17 @@ const DECIMAL_SUFFIXES: [(i32, &str); 10] = [
     (-9, "n"),
 ];
 
-/// `value` as upstream's `Quantity.String()` writes it in `format`: an integer mantissa with
+/// `nanos` as upstream's `Quantity.String()` writes it in `format`: an integer mantissa with
 /// the largest suffix that keeps it whole (`1500m`, `2k`, `1536Mi`); binary values below 1024
 /// or with a fraction are written decimally, as upstream does.
-pub fn canonical(value: f64, format: Format) -> String {
-    let sign = if value < 0.0 { "-" } else { "" };
-    let value = value.abs();
-    // Nano-units as an integer: the whole part exactly (up to 2^53), the fraction rounded.
-    let whole = value.trunc();
-    let nanos = (whole as i128) * 1_000_000_000 + ((value - whole) * 1e9).round() as i128;
+fn canonical(nanos: i128, format: Format) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let nanos = nanos.abs();
     if nanos == 0 {
         return "0".to_owned();
     }
-    if format == Format::BinarySi && nanos % 1_000_000_000 == 0 && whole >= 1024.0 {
-        let bytes = nanos / 1_000_000_000;
+    if format == Format::BinarySi && nanos % NANO == 0 && nanos >= 1024 * NANO {
+        let bytes = nanos / NANO;
         let (mantissa, suffix) = ["Ei", "Pi", "Ti", "Gi", "Mi", "Ki"]
             .iter()
             .zip((1..=6u32).rev())
@@ -133,7 +251,7 @@ mod tests {
 
     #[test]
     fn canonical_forms_are_upstreams() {
-        let canon = |text: &str| canonical(parse(text).unwrap(), Format::of(text));
+        let canon = |text: &str| Quantity::parse(text).unwrap().to_string();
         assert_eq!(canon("1000m"), "1");
         assert_eq!(canon("1500m"), "1500m");
         assert_eq!(canon("2000"), "2k");
@@ -146,8 +264,43 @@ mod tests {
         assert_eq!(canon("1e3"), "1e3");
         assert_eq!(canon("1E"), "1E");
         assert_eq!(canon("0"), "0");
-        assert_eq!(Format::of("3Gi"), Format::BinarySi);
-        assert_eq!(Format::of("3e6"), Format::DecimalExponent);
-        assert_eq!(Format::of("3M"), Format::DecimalSi);
+        assert_eq!(canon("-1500m"), "-1500m");
+        assert_eq!(canon("+2Gi"), "2Gi");
+        assert_eq!(canon("3e6"), "3e6");
+        assert_eq!(canon("3000k"), "3M");
+    }
+
+    #[test]
+    fn quantities_are_exact() {
+        let q = |text: &str| Quantity::parse(text).unwrap();
+        // 0.1 + 0.2 is 0.3, and 1.1 is 1100m, as neither is as a float.
+        assert_eq!(
+            q("0.1").plus(q("0.2")).cmp_value(&q("300m")),
+            Ordering::Equal
+        );
+        assert_eq!(q("1.1").cmp_value(&q("1100m")), Ordering::Equal);
+        assert_eq!(q("1.1").milli_value(), 1100);
+        // One byte more than 1Ei is more (floats cannot tell them apart).
+        let exbi = q("1Ei");
+        let more = q("1152921504606846977");
+        assert_eq!(more.cmp_value(&exbi), Ordering::Greater);
+        assert_eq!(more.value() - exbi.value(), 1);
+        assert_eq!(more.to_string(), "1152921504606846977");
+        // Fractions of binary suffixes are exact too.
+        assert_eq!(q("0.1Ki").milli_value(), 102_400);
+        // Below a nano-unit rounds up; Value and MilliValue round up.
+        assert_eq!(q("0.1n").to_string(), "1n");
+        assert_eq!(q("1e-20").to_string(), "1e-9");
+        assert_eq!(q("100u").milli_value(), 1);
+        assert_eq!(q("1001m").value(), 2);
+        assert_eq!(q("-1001m").value(), -2);
+        // Beyond the largest int64 of whole units is capped to it.
+        assert_eq!(q("1e30").value(), i64::MAX);
+        assert_eq!(q("100Ei").value(), i64::MAX);
+        assert_eq!(q("9223372036854775807").milli_value(), i64::MAX);
+        assert_eq!(q("0e30").value(), 0);
+        for bad in ["", ".", "1.2.3", "1e", "1x", "1 Gi", "--1", "1ki"] {
+            assert!(Quantity::parse(bad).is_none(), "{bad:?}");
+        }
     }
 }

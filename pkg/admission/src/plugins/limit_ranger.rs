@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::attributes::{Attributes, Operation};
 use crate::chain::{Cluster, Plugin, Result, Warnings};
-use crate::quantity::{self, Format};
+use crate::quantity::{MAX_MILLI_VALUE, Quantity};
 
 const LIMIT_RANGES: (&str, &str) = ("", "limitranges");
 const ANNOTATION: &str = "kubernetes.io/limit-ranger";
@@ -105,40 +105,23 @@ fn default_container(container: &mut Value, item: &Value) -> (Vec<String>, Vec<S
     (requests, limits)
 }
 
-/// One amount of a resource, with the format its canonical text keeps.
-#[derive(Debug, Clone, Copy)]
-struct Amount {
-    value: f64,
-    format: Format,
-}
-
-impl Amount {
-    fn parse(value: &Value) -> Option<Amount> {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return None,
-        };
-        Some(Amount {
-            value: quantity::parse(&text)?,
-            format: Format::of(&text),
-        })
-    }
-
-    /// Upstream's `Quantity.String()`.
-    fn text(self) -> String {
-        quantity::canonical(self.value, self.format)
+/// A quantity in a resource list: a string, or a number as JSON may carry it.
+fn quantity(value: &Value) -> Option<Quantity> {
+    match value {
+        Value::String(s) => Quantity::parse(s),
+        Value::Number(n) => Quantity::parse(&n.to_string()),
+        _ => None,
     }
 }
 
 /// A resource list (`requests`, `limits`, a LimitRange item's `min`).
-type Amounts = BTreeMap<String, Amount>;
+type Amounts = BTreeMap<String, Quantity>;
 
 fn amounts(list: &Value) -> Amounts {
     list.as_object()
         .into_iter()
         .flatten()
-        .filter_map(|(name, v)| Some((name.clone(), Amount::parse(v)?)))
+        .filter_map(|(name, v)| Some((name.clone(), quantity(v)?)))
         .collect()
 }
 
@@ -146,7 +129,7 @@ fn amounts(list: &Value) -> Amounts {
 fn add(sum: &mut Amounts, other: &Amounts) {
     for (name, amount) in other {
         sum.entry(name.clone())
-            .and_modify(|a| a.value += amount.value)
+            .and_modify(|a| *a = a.plus(*amount))
             .or_insert(*amount);
     }
 }
@@ -155,7 +138,7 @@ fn add(sum: &mut Amounts, other: &Amounts) {
 fn raise(max: &mut Amounts, other: &Amounts) {
     for (name, amount) in other {
         match max.get(name) {
-            Some(current) if current.value >= amount.value => {}
+            Some(current) if amount.cmp_value(current).is_le() => {}
             _ => {
                 max.insert(name.clone(), *amount);
             }
@@ -193,31 +176,46 @@ fn pod_amounts(pod: &Value, field: &str) -> Amounts {
     total
 }
 
+/// Upstream's `requestLimitEnforcedValues`: request, limit and bound (absent ones as 0) in
+/// milli-units when all three fit, else in whole units; both round up.
+fn enforced_values(
+    request: Option<&Quantity>,
+    limit: Option<&Quantity>,
+    bound: Quantity,
+) -> (i64, i64, i64) {
+    let whole = |q: Option<&Quantity>| q.map_or(0, |q| q.value());
+    let milli = |q: Option<&Quantity>| q.map_or(0, |q| q.milli_value());
+    let values = [request, limit, Some(&bound)];
+    if values.iter().all(|q| whole(*q) <= MAX_MILLI_VALUE) {
+        (milli(request), milli(limit), bound.milli_value())
+    } else {
+        (whole(request), whole(limit), bound.value())
+    }
+}
+
 /// Upstream's `minConstraint`.
 fn min_constraint(
     kind: &str,
     name: &str,
-    min: Amount,
+    min: Quantity,
     requests: &Amounts,
     limits: &Amounts,
 ) -> Option<String> {
-    let at_least = |what: &str, got: Amount| {
-        (got.value < min.value).then(|| {
-            format!(
-                "minimum {name} usage per {kind} is {}, but {what} is {}",
-                min.text(),
-                got.text()
-            )
-        })
+    let (request, limit) = (requests.get(name), limits.get(name));
+    let (observed_request, observed_limit, bound) = enforced_values(request, limit, min);
+    let Some(request) = request else {
+        return Some(format!(
+            "minimum {name} usage per {kind} is {min}.  No request is specified"
+        ));
     };
-    match requests.get(name) {
-        None => Some(format!(
-            "minimum {name} usage per {kind} is {}.  No request is specified",
-            min.text()
-        )),
-        Some(request) => at_least("request", *request)
-            .or_else(|| limits.get(name).and_then(|limit| at_least("limit", *limit))),
+    if observed_request < bound {
+        return Some(format!(
+            "minimum {name} usage per {kind} is {min}, but request is {request}"
+        ));
     }
+    limit
+        .filter(|_| observed_limit < bound)
+        .map(|limit| format!("minimum {name} usage per {kind} is {min}, but limit is {limit}"))
 }
 
 /// Upstream's `maxConstraint`; with `limits` `None`, its `maxRequestConstraint` (claims have
@@ -225,61 +223,63 @@ fn min_constraint(
 fn max_constraint(
     kind: &str,
     name: &str,
-    max: Amount,
+    max: Quantity,
     requests: &Amounts,
     limits: Option<&Amounts>,
 ) -> Option<String> {
-    let at_most = |what: &str, got: Amount| {
-        (got.value > max.value).then(|| {
-            format!(
-                "maximum {name} usage per {kind} is {}, but {what} is {}",
-                max.text(),
-                got.text()
-            )
-        })
-    };
+    let request = requests.get(name);
+    let limit = limits.and_then(|l| l.get(name));
+    let (observed_request, observed_limit, bound) = enforced_values(request, limit, max);
     let missing = |what: &str| {
         Some(format!(
-            "maximum {name} usage per {kind} is {}.  No {what} is specified",
-            max.text()
+            "maximum {name} usage per {kind} is {max}.  No {what} is specified"
         ))
     };
-    let request_ok = || requests.get(name).and_then(|r| at_most("request", *r));
-    match limits {
-        None => match requests.get(name) {
-            None => missing("request"),
-            Some(_) => request_ok(),
-        },
-        Some(limits) => match limits.get(name) {
-            None => missing("limit"),
-            Some(limit) => at_most("limit", *limit).or_else(request_ok),
-        },
+    let beyond = |what: &str, got: &Quantity| {
+        Some(format!(
+            "maximum {name} usage per {kind} is {max}, but {what} is {got}"
+        ))
+    };
+    let request_ok = || match request {
+        Some(request) if observed_request > bound => beyond("request", request),
+        _ => None,
+    };
+    match (limits, limit) {
+        (None, _) if request.is_none() => missing("request"),
+        (None, _) => request_ok(),
+        (Some(_), None) => missing("limit"),
+        (Some(_), Some(limit)) if observed_limit > bound => beyond("limit", limit),
+        (Some(_), Some(_)) => request_ok(),
     }
 }
 
-/// Upstream's `limitRequestRatioConstraint`.
+/// Upstream's `limitRequestRatioConstraint`, with its float arithmetic (the ratio of the
+/// rounded values, compared in milli-units when the bound allows).
 fn ratio_constraint(
     kind: &str,
     name: &str,
-    ratio: Amount,
+    ratio: Quantity,
     requests: &Amounts,
     limits: &Amounts,
 ) -> Option<String> {
-    let prefix = format!(
-        "{name} max limit to request ratio per {kind} is {}",
-        ratio.text()
-    );
-    let nonzero = |list: &Amounts| list.get(name).map(|a| a.value).filter(|v| *v != 0.0);
-    let Some(request) = nonzero(requests) else {
+    let prefix = format!("{name} max limit to request ratio per {kind} is {ratio}");
+    let (request, limit) = (requests.get(name), limits.get(name));
+    let (observed_request, observed_limit, _) = enforced_values(request, limit, ratio);
+    if request.is_none() || observed_request == 0 {
         return Some(format!(
             "{prefix}, but no request is specified or request is 0"
         ));
-    };
-    let Some(limit) = nonzero(limits) else {
+    }
+    if limit.is_none() || observed_limit == 0 {
         return Some(format!("{prefix}, but no limit is specified or limit is 0"));
+    }
+    let observed = observed_limit as f64 / observed_request as f64;
+    let (compared, bound) = if ratio.value() <= MAX_MILLI_VALUE {
+        (observed * 1000.0, ratio.milli_value() as f64)
+    } else {
+        (observed, ratio.value() as f64)
     };
-    let observed = limit / request;
-    (observed > ratio.value).then(|| format!("{prefix}, but provided ratio is {observed:.6}"))
+    (compared > bound).then(|| format!("{prefix}, but provided ratio is {observed:.6}"))
 }
 
 /// The errors of `requests` and `limits` (of a container or a whole pod, `kind`) against one
@@ -563,6 +563,69 @@ mod tests {
             .validate(&no_requests, &Warnings::default())
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn quantities_compare_exactly_as_upstream_rounds_them() {
+        let plugin = ranges(json!([
+            {"type": "Pod", "max": {"cpu": "300m"}, "maxLimitRequestRatio": {"cpu": "3"}},
+            {"type": "Container", "max": {"cpu": "0.2"}, "min": {"cpu": "1m"}}
+        ]));
+        let pod = |containers: Value| {
+            attrs(
+                Operation::Create,
+                "",
+                "pods",
+                "Pod",
+                "ns",
+                Some(json!({"metadata": {"name": "p"}, "spec": {"containers": containers}})),
+            )
+        };
+        let cpu = |name: &str, request: &str, limit: &str| {
+            json!({"name": name, "image": "x", "resources": {
+                "requests": {"cpu": request}, "limits": {"cpu": limit}}})
+        };
+        // 0.1 + 0.2 is the 300m maximum and three times the 100m request, exactly (as floats
+        // it is more).
+        let fits = pod(json!([cpu("a", "50m", "0.1"), cpu("b", "50m", "200m")]));
+        plugin.validate(&fits, &Warnings::default()).await.unwrap();
+        // A 100u request is 1m once rounded up to milli-units, as upstream compares: it meets
+        // the minimum, and the ratio is taken of the rounded values.
+        let rounded = pod(json!([cpu("a", "100u", "200m")]));
+        assert_eq!(
+            refusal(&plugin, &rounded).await,
+            r#"pods "p" is forbidden: cpu max limit to request ratio per Pod is 3, but provided ratio is 200.000000"#
+        );
+        let over = pod(json!([cpu("a", "100m", "201m"), cpu("b", "0", "0")]));
+        assert_eq!(
+            refusal(&plugin, &over).await,
+            r#"pods "p" is forbidden: [maximum cpu usage per Container is 200m, but limit is 201m, minimum cpu usage per Container is 1m, but request is 0]"#
+        );
+    }
+
+    #[tokio::test]
+    async fn exbibyte_claims_are_compared_to_the_byte() {
+        let plugin = ranges(json!([{"type": "PersistentVolumeClaim", "max": {"storage": "1Ei"}}]));
+        let claim = |storage: &str| {
+            attrs(
+                Operation::Create,
+                "",
+                "persistentvolumeclaims",
+                "PersistentVolumeClaim",
+                "ns",
+                Some(json!({"metadata": {"name": "c"},
+                    "spec": {"resources": {"requests": {"storage": storage}}}})),
+            )
+        };
+        let w = Warnings::default();
+        plugin
+            .validate(&claim("1152921504606846976"), &w)
+            .await
+            .unwrap();
+        assert_eq!(
+            refusal(&plugin, &claim("1152921504606846977")).await,
+            r#"persistentvolumeclaims "c" is forbidden: maximum storage usage per PersistentVolumeClaim is 1Ei, but request is 1152921504606846977"#
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,8 @@
 //! Mutating webhooks apply JSONPatch answers in order. When one changes the object, mutating
 //! admission runs a second time ([`crate::chain::Reinvocation`]), in which the webhooks with
 //! `reinvocationPolicy: IfNeeded` that ran before a change are called again, as upstream.
+//! Validating webhooks that match are all called at once, as upstream's validating
+//! dispatcher does; the refusal that arrives first is the answer.
 //! Calls leave upstream's audit annotations (`mutation.webhook.admission.k8s.io/...`, the
 //! webhooks' own `auditAnnotations` as `<webhook>/<key>`, `failed-open...` when a failure is
 //! ignored).
@@ -22,6 +24,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use rkube_api::status::{ApiError, Reason, StatusDetails};
 use serde_json::{Value, json};
 
@@ -228,8 +232,15 @@ impl Webhooks {
         Ok(response.clone())
     }
 
-    /// A failed call: ignored (recorded as upstream's failed-open annotation) or a 500.
-    fn failure(&self, hook: &Hook, round: usize, attrs: &Attributes, why: &str) -> Result<()> {
+    /// A failed call: ignored (recorded as upstream's failed-open annotation at `index`) or a
+    /// 500.
+    fn failure(
+        &self,
+        hook: &Hook,
+        (round, index): (usize, usize),
+        attrs: &Attributes,
+        why: &str,
+    ) -> Result<()> {
         let message = format!("failed calling webhook {:?}: {why}", hook.name());
         if !hook.ignores_failures() {
             return Err(ApiError::internal(message));
@@ -237,9 +248,8 @@ impl Webhooks {
         tracing::warn!(webhook = hook.name(), error = %message, "failed calling webhook, failing open");
         attrs.audit_annotations.add(
             format!(
-                "failed-open.{}round_{round}_index_{}",
+                "failed-open.{}round_{round}_index_{index}",
                 self.kind.annotation_prefix(),
-                hook.index
             ),
             hook.name(),
         );
@@ -439,7 +449,7 @@ impl Webhooks {
             }
             match answer {
                 Ok(_) => {}
-                Err(Failed::Call(why)) => self.failure(hook, round, attrs, &why)?,
+                Err(Failed::Call(why)) => self.failure(hook, (round, hook.index), attrs, &why)?,
                 Err(Failed::Refused(refusal)) => return Err(refusal),
                 Err(Failed::Patch(why)) => return Err(ApiError::internal(why)),
             }
@@ -468,19 +478,55 @@ impl Plugin for Webhooks {
         if self.kind != Kind::Validating || exempt(attrs) {
             return Ok(());
         }
+        self.validate_all(attrs, warnings).await
+    }
+}
+
+impl Webhooks {
+    /// Upstream's validating dispatcher: every webhook is matched first (a match that cannot
+    /// be decided fails the request before any call), then the matching ones are called
+    /// concurrently and all of them are awaited; the first refusal to arrive is the answer.
+    async fn validate_all(&self, attrs: &Attributes, warnings: &Warnings) -> Result<()> {
+        let mut relevant = Vec::new();
         for hook in self.webhooks().await? {
-            if !self.applies(&hook, attrs).await? {
-                continue;
-            }
-            if let Some(err) = refuses_dry_run(&hook.spec, attrs) {
-                return Err(err);
-            }
-            match self.call(&hook, attrs).await {
-                Ok(response) => Self::take_answer(&hook, attrs, warnings, &response)?,
-                Err(why) => self.failure(&hook, 0, attrs, &why)?,
+            if self.applies(&hook, attrs).await? {
+                relevant.push(hook);
             }
         }
-        Ok(())
+        let mut calls: FuturesUnordered<_> = relevant
+            .iter()
+            .enumerate()
+            .map(|(i, hook)| self.validate_one(hook, i, attrs, warnings))
+            .collect();
+        let mut first = None;
+        while let Some(result) = calls.next().await {
+            match (result, &first) {
+                (Ok(()), _) => {}
+                (Err(e), None) => first = Some(e),
+                (Err(e), Some(_)) => {
+                    tracing::warn!(error = %e.message(), "a later webhook refusal is dropped");
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// One validating webhook; `index` is its position among the matching ones (the index
+    /// of upstream's failed-open annotation).
+    async fn validate_one(
+        &self,
+        hook: &Hook,
+        index: usize,
+        attrs: &Attributes,
+        warnings: &Warnings,
+    ) -> Result<()> {
+        if let Some(err) = refuses_dry_run(&hook.spec, attrs) {
+            return Err(err);
+        }
+        match self.call(hook, attrs).await {
+            Ok(response) => Self::take_answer(hook, attrs, warnings, &response),
+            Err(why) => self.failure(hook, (0, index), attrs, &why),
+        }
     }
 }
 
@@ -732,6 +778,97 @@ mod tests {
         assert_eq!(
             a.audit_annotations.snapshot(),
             [("v.rkube.test/seen".to_owned(), "yes".to_owned())]
+        );
+    }
+
+    /// A validating plugin over configurations `(name, clientConfig, extra)`.
+    fn validating(configs: Vec<(&str, Value, Value)>) -> Webhooks {
+        let cluster = FakeCluster::default();
+        for (name, client_config, extra) in configs {
+            cluster.put(
+                (GROUP, "validatingwebhookconfigurations"),
+                configuration(name, client_config, extra),
+            );
+        }
+        Webhooks::new(Arc::new(cluster), Kind::Validating)
+    }
+
+    #[tokio::test]
+    async fn validating_webhooks_are_called_at_once() {
+        let server = Server::start_slow(
+            Arc::new(|path: &str, _: &Value| {
+                json!({"allowed": true, "warnings": [format!("from {path}")], "auditAnnotations": {"path": path}})
+            }),
+            Duration::from_millis(300),
+        )
+        .await;
+        let plugin = validating(vec![
+            ("a", server.url("/a"), json!({})),
+            ("b", server.url("/b"), json!({})),
+        ]);
+        let (a, warnings) = (pod(), Warnings::default());
+        plugin.validate(&a, &warnings).await.unwrap();
+        let (first, second) = (server.timings("/a"), server.timings("/b"));
+        assert_eq!((first.len(), second.len()), (1, 1));
+        // Each call arrived while the other was still waiting for its answer.
+        assert!(
+            second[0].arrived < first[0].answered,
+            "{first:?} {second:?}"
+        );
+        assert!(
+            first[0].arrived < second[0].answered,
+            "{first:?} {second:?}"
+        );
+        let mut warnings = warnings.take();
+        warnings.sort();
+        assert_eq!(warnings, ["from /a", "from /b"]);
+        let annotations: BTreeMap<String, String> =
+            a.audit_annotations.snapshot().into_iter().collect();
+        assert_eq!(annotations["a.rkube.test/path"], "/a");
+        assert_eq!(annotations["b.rkube.test/path"], "/b");
+    }
+
+    #[tokio::test]
+    async fn the_first_refusal_to_arrive_is_the_answer() {
+        let refuse = |path: &str, _: &Value| json!({"allowed": false, "status": {"code": 403, "message": format!("no from {path}")}});
+        let slow = Server::start_slow(Arc::new(refuse), Duration::from_millis(300)).await;
+        let fast = Server::start(Arc::new(refuse)).await;
+        // "a" comes first in upstream's order, but "b" answers first.
+        let plugin = validating(vec![
+            ("a", slow.url("/slow"), json!({})),
+            ("b", fast.url("/fast"), json!({})),
+        ]);
+        let err = plugin
+            .validate(&pod(), &Warnings::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), err.message()),
+            (
+                403,
+                r#"admission webhook "b.rkube.test" denied the request: no from /fast"#
+            )
+        );
+        // The slower one is still awaited, as upstream waits for every call.
+        assert_eq!(slow.calls("/slow"), 1);
+    }
+
+    #[tokio::test]
+    async fn validating_failed_open_annotations_count_only_matching_webhooks() {
+        let services = json!({"rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["services"]}]});
+        let nowhere = json!({"service": {"namespace": "ns", "name": "missing"}});
+        let plugin = validating(vec![
+            ("a", nowhere.clone(), services),
+            ("b", nowhere, json!({"failurePolicy": "Ignore"})),
+        ]);
+        let a = pod();
+        plugin.validate(&a, &Warnings::default()).await.unwrap();
+        assert_eq!(
+            a.audit_annotations.snapshot(),
+            [(
+                "failed-open.validating.webhook.admission.k8s.io/round_0_index_0".to_owned(),
+                "b.rkube.test".to_owned()
+            )]
         );
     }
 

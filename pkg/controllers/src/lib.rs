@@ -15,6 +15,7 @@
 //! - [`serviceaccounts`]: gives every active namespace its `default` ServiceAccount.
 //! - [`root_ca`]: gives every active namespace the `kube-root-ca.crt` ConfigMap (the CA that
 //!   verifies the API server), kept as published.
+//! - [`backoff`]: the per-object exponential backoff of failed passes.
 //! - [`per_namespace`]: the loop those two share (namespace events and events of the one
 //!   object they keep queue a pass for its namespace).
 //!
@@ -24,6 +25,7 @@
 //! Data flow: watch events -> kube-runtime's reconcile queue (one pass per object at a time,
 //! requeued after a delay or with backoff) -> API requests -> the API server.
 
+pub mod backoff;
 pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod namespace;

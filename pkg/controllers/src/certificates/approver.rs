@@ -14,6 +14,10 @@
 //! `AutoApproved` written through the `approval` subresource. Who may do either is RBAC's
 //! business: the bootstrap policy has the two ClusterRoles and, as upstream and k3s, binds them
 //! to no one.
+//!
+//! A request recognized but not (yet) allowed, like any failed pass, is looked at again after
+//! a per-request exponential backoff (upstream's certificate controller queue: 200 ms
+//! doubling to 1000 s), which a pass that goes through resets.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,12 +37,13 @@ use kube::{Client, ResourceExt as _};
 use rkube_api::x509::CertificateRequest;
 
 use super::{KUBELET_CLIENT, check_signer, request_der};
+use crate::backoff::ItemBackoff;
 
-/// How long a recognized request whose requester may not have it waits before it is asked
-/// about again (RBAC may change meanwhile).
-const NOT_ALLOWED_RETRY: Duration = Duration::from_secs(30);
-/// The retry of a failed pass.
-const RETRY: Duration = Duration::from_secs(5);
+/// The wait after a request's first failed pass (upstream's certificate controller's
+/// `ItemExponentialFailureRateLimiter`); each further failure doubles it.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// The longest wait between passes over a failing request.
+const BACKOFF_MAX: Duration = Duration::from_secs(1000);
 
 /// One kind of request the controller approves, and the permission that approves it.
 struct Recognizer {
@@ -104,11 +109,21 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The request is recognized, but its requester may not have it (yet): RBAC may change,
+    /// so it is asked about again (upstream's ignorable error).
+    #[error("recognized csr {name:?} as {tried} but subject access review was not approved")]
+    NotApproved {
+        /// The CSR.
+        name: String,
+        /// The subresources asked about, as upstream lists them (`[selfnodeclient nodeclient]`).
+        tried: String,
+    },
 }
 
 struct Context {
     csrs: Api<CertificateSigningRequest>,
     reviews: Api<SubjectAccessReview>,
+    failures: ItemBackoff,
 }
 
 /// Runs the approving controller until `shutdown` completes.
@@ -117,6 +132,7 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + 'st
     let context = Arc::new(Context {
         csrs: csrs.clone(),
         reviews: Api::all(client),
+        failures: ItemBackoff::new(BACKOFF_BASE, BACKOFF_MAX),
     });
     let passes = Controller::new(csrs, watcher::Config::default())
         .run(reconcile, error_policy, context)
@@ -133,15 +149,31 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send + 'st
     }
 }
 
-fn error_policy(csr: Arc<CertificateSigningRequest>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(name = %csr.name_any(), error = %error, "approving certificate");
-    Action::requeue(RETRY)
+fn error_policy(
+    csr: Arc<CertificateSigningRequest>,
+    error: &Error,
+    context: Arc<Context>,
+) -> Action {
+    let delay = context.failures.failed(&csr.name_any());
+    match error {
+        Error::NotApproved { .. } => tracing::debug!(%error, "retrying in {delay:?}"),
+        _ => tracing::warn!(%error, "approving certificate failed; retrying in {delay:?}"),
+    }
+    Action::requeue(delay)
 }
 
 async fn reconcile(
     csr: Arc<CertificateSigningRequest>,
     context: Arc<Context>,
 ) -> Result<Action, Error> {
+    let action = pass(&csr, &context).await?;
+    context.failures.forget(&csr.name_any());
+    Ok(action)
+}
+
+/// One pass over `csr`: approves it if it is a request the controller approves and its
+/// requester may have it.
+async fn pass(csr: &CertificateSigningRequest, context: &Context) -> Result<Action, Error> {
     let done = Action::await_change();
     let status = csr.status.as_ref();
     let signed = status
@@ -160,27 +192,26 @@ async fn reconcile(
         name: name.clone(),
         message,
     };
-    let der = request_der(&csr).map_err(|m| parse_error(m.to_owned()))?;
+    let der = request_der(csr).map_err(|m| parse_error(m.to_owned()))?;
     let request = CertificateRequest::parse(&der).map_err(|e| parse_error(e.to_string()))?;
     let mut tried = Vec::new();
     for recognizer in &RECOGNIZERS {
-        if !(recognizer.recognize)(&csr, &request) {
+        if !(recognizer.recognize)(csr, &request) {
             continue;
         }
         tried.push(recognizer.subresource);
-        if allowed(&context.reviews, &csr, recognizer.subresource).await? {
-            approve(&context.csrs, &csr, recognizer.message).await?;
+        if allowed(&context.reviews, csr, recognizer.subresource).await? {
+            approve(&context.csrs, csr, recognizer.message).await?;
             return Ok(done);
         }
     }
     if tried.is_empty() {
         return Ok(done);
     }
-    tracing::debug!(
-        %name, ?tried,
-        "recognized csr but subject access review was not approved"
-    );
-    Ok(Action::requeue(NOT_ALLOWED_RETRY))
+    Err(Error::NotApproved {
+        name,
+        tried: format!("[{}]", tried.join(" ")),
+    })
 }
 
 /// Whether the requester of `csr` may `create` `certificatesigningrequests/<subresource>`.

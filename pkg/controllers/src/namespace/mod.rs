@@ -22,9 +22,9 @@
 mod conditions;
 mod discovery;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt as _, StreamExt as _};
@@ -38,6 +38,7 @@ use kube::{Client, ResourceExt as _};
 
 use self::conditions::Findings;
 use self::discovery::{Deletable, aggregate};
+use crate::backoff::ItemBackoff;
 
 /// The finalizer in `spec.finalizers` this controller owns.
 pub const FINALIZER: &str = "kubernetes";
@@ -111,7 +112,7 @@ pub async fn run(
         client,
         namespaces: namespaces.clone(),
         config,
-        failures: Mutex::default(),
+        failures: ItemBackoff::new(BACKOFF_BASE, BACKOFF_MAX),
     });
     let controller = Controller::new(namespaces, watcher::Config::default());
     let cache = controller.store();
@@ -145,13 +146,13 @@ struct Context {
     client: Client,
     namespaces: Api<Namespace>,
     config: Config,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: ItemBackoff,
 }
 
 async fn reconcile(namespace: Arc<Namespace>, context: Arc<Context>) -> Result<Action> {
     let name = namespace.name_any();
     let wait = context.sync(&name).await?;
-    context.failures().remove(&name);
+    context.failures.forget(&name);
     Ok(match wait {
         Some(delay) => {
             tracing::debug!(namespace = %name, "content remaining, looking again in {delay:?}");
@@ -163,22 +164,10 @@ async fn reconcile(namespace: Arc<Namespace>, context: Arc<Context>) -> Result<A
 
 fn error_policy(namespace: Arc<Namespace>, error: &Error, context: Arc<Context>) -> Action {
     let name = namespace.name_any();
-    let failures = {
-        let mut all = context.failures();
-        let count = all.entry(name.clone()).or_default();
-        *count = count.saturating_add(1);
-        *count
-    };
-    let delay = backoff(failures);
+    let delay = context.failures.failed(&name);
     let error = error_chain(error);
     tracing::warn!(namespace = %name, %error, "namespace deletion failed; retrying in {delay:?}");
     Action::requeue(delay)
-}
-
-/// The wait after `failures` consecutive failures.
-fn backoff(failures: u32) -> Duration {
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
-    BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX)
 }
 
 /// An error and its sources, `: `-separated.
@@ -229,11 +218,6 @@ struct Left {
 }
 
 impl Context {
-    fn failures(&self) -> MutexGuard<'_, HashMap<String, u32>> {
-        // A panic elsewhere while holding the lock leaves the counts usable.
-        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// One pass over namespace `name`; `Some(delay)` when content remains to wait for.
     async fn sync(&self, name: &str) -> Result<Option<Duration>> {
         let api_error = |action| {
@@ -544,16 +528,6 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_five_milliseconds_to_a_minute() {
-        assert_eq!(backoff(1), Duration::from_millis(5));
-        assert_eq!(backoff(2), Duration::from_millis(10));
-        assert_eq!(backoff(5), Duration::from_millis(80));
-        assert_eq!(backoff(14), Duration::from_millis(40_960));
-        assert_eq!(backoff(15), BACKOFF_MAX);
-        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
-    }
 
     #[test]
     fn status_errors_are_quoted_by_their_message() {

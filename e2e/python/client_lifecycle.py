@@ -33,7 +33,10 @@ def main(kubeconfig, namespace):
         # before it starts is missed.
         stream = watch.Watch()
         for event in stream.stream(
-            v1.list_namespaced_config_map, namespace=namespace, timeout_seconds=60
+            v1.list_namespaced_config_map,
+            namespace=namespace,
+            field_selector="metadata.name=py",
+            timeout_seconds=60,
         ):
             events.append((event["type"], event["object"].metadata.name))
             if event["type"] == "DELETED":
@@ -47,7 +50,10 @@ def main(kubeconfig, namespace):
         client.V1ConfigMap(metadata=client.V1ObjectMeta(name="py"), data={"k": "v"}),
     )
     assert created.metadata.resource_version and created.metadata.uid, created.metadata
-    listed = v1.list_namespaced_config_map(namespace)
+    # Every namespace also has the root CA publisher's ConfigMap.
+    listed = v1.list_namespaced_config_map(
+        namespace, field_selector="metadata.name!=kube-root-ca.crt"
+    )
     assert [c.metadata.name for c in listed.items] == ["py"], listed.items
     assert listed.metadata.resource_version
 

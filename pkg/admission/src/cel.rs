@@ -12,12 +12,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use kube_cel::KubeCelExt as _;
-use kube_cel::cel::common::ast::{EntryExpr, Expr, IdedExpr, operators};
+use kube_cel::cel::common::ast::{Expr, IdedExpr, operators};
 use kube_cel::cel::objects::{Key, Map};
 use kube_cel::cel::{self, ExecutionError};
 use serde_json::{Value, json};
 
 use crate::attributes::Attributes;
+
+pub use rkube_api::cel::on_deep_stack;
 
 /// The variables of one evaluation besides the request itself.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +42,14 @@ pub struct Program {
 impl Program {
     /// Compiles `source`; a compile error is reported when the program is evaluated.
     pub fn compile(source: &str) -> Program {
+        // What the registry admits is what compiles here (rkube_api::cel): the parser bounds
+        // nesting, the depth check bounds operator chains the evaluator would recurse through.
         let program = cel::Program::compile(source)
+            .map_err(|e| e.to_string())
+            .and_then(|p| match rkube_api::cel::depth_error(p.expression()) {
+                Some(e) => Err(e),
+                None => Ok(p),
+            })
             .map_err(|e| format!("compilation error: compilation failed: {e}"));
         let mut names = BTreeSet::new();
         if let Ok(p) = &program {
@@ -63,49 +72,22 @@ impl Program {
 fn variable_names(expr: &IdedExpr, out: &mut BTreeSet<String>) {
     let is_variables = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(name) if name == "variables");
     match &expr.expr {
-        Expr::Select(select) => {
-            if is_variables(&select.operand) {
-                out.insert(select.field.clone());
-            } else {
-                variable_names(&select.operand, out);
-            }
+        Expr::Select(select) if is_variables(&select.operand) => {
+            out.insert(select.field.clone());
+            return;
         }
-        Expr::Call(call) => {
+        Expr::Call(call)
             if call.func_name == operators::INDEX
                 && let [target, key] = call.args.as_slice()
                 && is_variables(target)
-                && let Expr::Literal(cel::common::ast::LiteralValue::String(name)) = &key.expr
-            {
-                out.insert(name.inner().to_owned());
-            }
-            for e in call.target.iter().map(|b| b.as_ref()).chain(&call.args) {
-                variable_names(e, out);
-            }
+                && let Expr::Literal(cel::common::ast::LiteralValue::String(name)) = &key.expr =>
+        {
+            out.insert(name.inner().to_owned());
         }
-        Expr::Comprehension(c) => {
-            for e in [
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ] {
-                variable_names(e, out);
-            }
-        }
-        Expr::List(list) => list.elements.iter().for_each(|e| variable_names(e, out)),
-        Expr::Map(map) => map.entries.iter().for_each(|entry| match &entry.expr {
-            EntryExpr::MapEntry(m) => {
-                variable_names(&m.key, out);
-                variable_names(&m.value, out);
-            }
-            EntryExpr::StructField(f) => variable_names(&f.value, out),
-        }),
-        Expr::Struct(s) => s.entries.iter().for_each(|entry| match &entry.expr {
-            EntryExpr::MapEntry(m) => variable_names(&m.value, out),
-            EntryExpr::StructField(f) => variable_names(&f.value, out),
-        }),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        _ => {}
+    }
+    for child in rkube_api::cel::children(expr) {
+        variable_names(child, out);
     }
 }
 
@@ -341,6 +323,15 @@ pub fn match_conditions(
     let Some(list) = conditions.as_array().filter(|l| !l.is_empty()) else {
         return Ok(true);
     };
+    on_deep_stack(|| evaluate_conditions(attrs, vars, list))?
+}
+
+/// [`match_conditions`] on the current thread.
+fn evaluate_conditions(
+    attrs: &Attributes,
+    vars: &Variables,
+    list: &[Value],
+) -> Result<bool, String> {
     let activation = Activation::new(attrs, vars, &[]);
     let mut errors = Vec::new();
     for condition in list {
@@ -437,6 +428,29 @@ mod tests {
                 "'replicas: ' + string(variables.replicas)"
             )),
             Ok(Answer::String("replicas: 6".into()))
+        );
+    }
+
+    #[test]
+    fn the_deepest_and_longest_expressions_admitted_cannot_exhaust_the_stack() {
+        let a = deployment();
+        let nested = format!("{}1{} == 1", "(".repeat(95), ")".repeat(95));
+        let chain = format!("{} == 240", vec!["1"; 240].join(" + "));
+        for expression in [nested, chain] {
+            let conditions = json!([{"name": "c", "expression": expression}]);
+            assert_eq!(
+                match_conditions(&a, &Variables::default(), &conditions),
+                Ok(true)
+            );
+        }
+        // Deeper than the API admits (stored before the check existed): an error, not a
+        // crash.
+        let too_long = format!("{} == 20000", vec!["1"; 20_000].join(" + "));
+        let conditions = json!([{"name": "c", "expression": too_long}]);
+        let err = match_conditions(&a, &Variables::default(), &conditions).unwrap_err();
+        assert!(
+            err.contains("expression recursion limit exceeded: 250"),
+            "{err}"
         );
     }
 

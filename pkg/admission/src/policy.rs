@@ -244,6 +244,27 @@ impl ValidatingAdmissionPolicy {
         namespace: Option<&Value>,
         params: Option<Value>,
     ) -> Evaluation {
+        crate::cel::on_deep_stack(|| Self::evaluate_here(policy, attrs, namespace, params))
+            .unwrap_or_else(|e| {
+                let mut out = Evaluation::default();
+                if fails_closed(policy) {
+                    out.failures.push(Failure {
+                        index: 0,
+                        message: e,
+                        reason: Reason::Invalid,
+                    });
+                }
+                out
+            })
+    }
+
+    /// [`Self::evaluate`] on the current thread.
+    fn evaluate_here(
+        policy: &Value,
+        attrs: &Attributes,
+        namespace: Option<&Value>,
+        params: Option<Value>,
+    ) -> Evaluation {
         let spec = &policy["spec"];
         let closed = fails_closed(policy);
         let mut out = Evaluation::default();

@@ -23,6 +23,8 @@
 //!   keys, patch strategies, atomic markers) with an API to navigate it from a kind, for code
 //!   that merges objects in their JSON form.
 //! - [`audit`]: the annotations layers add to a request's audit event.
+//! - [`cel`]: the limits every CEL expression the API takes must meet, and the deep stack CEL
+//!   runs on.
 //! - [`references`]: the secrets, config maps and claims a pod or persistent volume names.
 //! - [`user`]: who made a request ([`user::UserInfo`]) and the well-known user and group names.
 //! - [`x509`]: just enough DER and PEM to read certificate requests and certificates and to
@@ -42,6 +44,7 @@ pub const KUBERNETES_MINOR: u32 = 34;
 
 pub mod apply;
 pub mod audit;
+pub mod cel;
 pub mod field;
 pub mod meta;
 pub mod patch;

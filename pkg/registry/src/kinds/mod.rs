@@ -7,7 +7,8 @@
 //!   (deployments, replicasets, statefulsets, daemonsets, replicationcontrollers), [`batch`]
 //!   (jobs, cronjobs), [`certificates`] (CertificateSigningRequests, with `status` and
 //!   `approval`), [`other`] (events, nodes, RBAC, volumes and the kinds that only have a
-//!   status subresource).
+//!   status subresource), [`admissionregistration`] (webhook configurations, validating
+//!   admission policies and bindings).
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use rkube_api::resources::Resource;
 
 use crate::Strategy;
 
+pub(crate) mod admissionregistration;
 pub(crate) mod apps;
 pub(crate) mod batch;
 pub(crate) mod certificates;
@@ -104,6 +106,26 @@ const TABLE: &[(&str, &str, Make)] = &[
         "certificates.k8s.io",
         "CertificateSigningRequest",
         make::<certificates::CsrStrategy>,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        make::<admissionregistration::MutatingWebhookConfigurationStrategy>,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        make::<admissionregistration::ValidatingWebhookConfigurationStrategy>,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        make::<admissionregistration::ValidatingAdmissionPolicyStrategy>,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        make::<admissionregistration::ValidatingAdmissionPolicyBindingStrategy>,
     ),
 ];
 

@@ -123,6 +123,22 @@ fn kubectl_and_curl_requests_are_audited_per_policy() {
         );
     };
     ok(&["create", "configmap", "audited", "--from-literal=k=v"]);
+    // PodSecurity in audit mode admits a privileged pod and says why in its audit event.
+    ok(&["create", "namespace", "watched"]);
+    ok(&[
+        "label",
+        "namespace",
+        "watched",
+        "pod-security.kubernetes.io/audit=baseline",
+    ]);
+    ok(&[
+        "run",
+        "root",
+        "-n",
+        "watched",
+        "--image=busybox",
+        "--overrides={\"spec\":{\"containers\":[{\"name\":\"root\",\"image\":\"busybox\",\"securityContext\":{\"privileged\":true}}]}}",
+    ]);
     ok(&["get", "configmap", "audited", "-o", "name"]);
     ok(&[
         "create",
@@ -199,6 +215,23 @@ fn kubectl_and_curl_requests_are_audited_per_policy() {
     assert_eq!(
         created["annotations"]["authorization.k8s.io/decision"],
         "allow"
+    );
+
+    // The pod's event carries PodSecurity's verdicts (upstream's annotation keys and text).
+    let pod = find(&events, "ResponseComplete", |e| {
+        e["verb"] == "create" && e["objectRef"]["resource"] == "pods"
+    });
+    assert_eq!(pod["responseStatus"]["code"], 201, "{pod}");
+    assert_eq!(
+        pod["annotations"]["pod-security.kubernetes.io/enforce-policy"],
+        "privileged:latest"
+    );
+    let violations = pod["annotations"]["pod-security.kubernetes.io/audit-violations"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        violations.contains(r#"would violate PodSecurity "baseline:latest": privileged"#),
+        "{pod}"
     );
 
     // kubectl get: Metadata, no bodies.

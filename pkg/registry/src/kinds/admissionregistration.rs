@@ -484,45 +484,37 @@ fn validate_resources(resources: &[String], path: &Path) -> Vec<FieldError> {
     errs
 }
 
-/// Upstream's `validateRuleWithOperations` (subresources allowed, as everywhere it is used).
-fn validate_rule(rule: &Rule, path: &Path) -> Vec<FieldError> {
+/// A rule's list that must not be empty and may hold `*` only alone (`what`: "operations",
+/// "API groups", ...), as upstream words it.
+fn wildcard_list(values: &[String], path: &Path, what: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let ops = path.child("operations");
-    if rule.operations.is_empty() {
-        errs.push(FieldError::required(&ops, ""));
+    if values.is_empty() {
+        errs.push(FieldError::required(path, ""));
     }
-    if rule.operations.len() > 1 && has_wildcard(&rule.operations) {
+    if values.len() > 1 && has_wildcard(values) {
         errs.push(FieldError::invalid(
-            &ops,
-            json!(rule.operations),
-            "if '*' is present, must not specify other operations",
+            path,
+            json!(values),
+            format!("if '*' is present, must not specify other {what}"),
         ));
     }
+    errs
+}
+
+/// Upstream's `validateRuleWithOperations` (subresources allowed, as everywhere it is used).
+fn validate_rule(rule: &Rule, path: &Path) -> Vec<FieldError> {
+    let ops = path.child("operations");
+    let mut errs = wildcard_list(&rule.operations, &ops, "operations");
     for (i, op) in rule.operations.iter().enumerate() {
         errs.extend(optional_enum(Some(op), OPERATIONS, &ops.index(i)));
     }
-    let groups = path.child("apiGroups");
-    if rule.api_groups.is_empty() {
-        errs.push(FieldError::required(&groups, ""));
-    }
-    if rule.api_groups.len() > 1 && has_wildcard(&rule.api_groups) {
-        errs.push(FieldError::invalid(
-            &groups,
-            json!(rule.api_groups),
-            "if '*' is present, must not specify other API groups",
-        ));
-    }
+    errs.extend(wildcard_list(
+        &rule.api_groups,
+        &path.child("apiGroups"),
+        "API groups",
+    ));
     let versions = path.child("apiVersions");
-    if rule.api_versions.is_empty() {
-        errs.push(FieldError::required(&versions, ""));
-    }
-    if rule.api_versions.len() > 1 && has_wildcard(&rule.api_versions) {
-        errs.push(FieldError::invalid(
-            &versions,
-            json!(rule.api_versions),
-            "if '*' is present, must not specify other API versions",
-        ));
-    }
+    errs.extend(wildcard_list(&rule.api_versions, &versions, "API versions"));
     for (i, v) in rule.api_versions.iter().enumerate() {
         if v.is_empty() {
             errs.push(FieldError::required(&versions.index(i), ""));

@@ -1163,6 +1163,14 @@ fn validate_param_kind(kind: &ParamKind, path: &Path) -> Vec<FieldError> {
     errs
 }
 
+/// A variable's or validation's `expression`: present, and compiling.
+fn required_expression(expression: &str, path: &Path) -> Vec<FieldError> {
+    if expression.trim().is_empty() {
+        return vec![FieldError::required(path, "expression is not specified")];
+    }
+    compile(expression, expression, path).into_iter().collect()
+}
+
 /// Upstream's `validateVariable`.
 fn validate_variable(v: &Variable, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -1178,36 +1186,16 @@ fn validate_variable(v: &Variable, path: &Path) -> Vec<FieldError> {
             "name is not a valid CEL identifier",
         ));
     }
-    if v.expression.trim().is_empty() {
-        errs.push(FieldError::required(
-            &path.child("expression"),
-            "expression is not specified",
-        ));
-    } else {
-        errs.extend(compile(
-            &v.expression,
-            &v.expression,
-            &path.child("expression"),
-        ));
-    }
+    errs.extend(required_expression(
+        &v.expression,
+        &path.child("expression"),
+    ));
     errs
 }
 
 /// Upstream's `validateValidation`.
 fn validate_validation(v: &Validation, path: &Path) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if v.expression.trim().is_empty() {
-        errs.push(FieldError::required(
-            &path.child("expression"),
-            "expression is not specified",
-        ));
-    } else {
-        errs.extend(compile(
-            &v.expression,
-            &v.expression,
-            &path.child("expression"),
-        ));
-    }
+    let mut errs = required_expression(&v.expression, &path.child("expression"));
     let me = path.child("messageExpression");
     if !v.message_expression.is_empty() && v.message_expression.trim().is_empty() {
         errs.push(FieldError::invalid(

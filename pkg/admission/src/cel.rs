@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use kube_cel::KubeCelExt as _;
 use kube_cel::cel::common::ast::{Expr, IdedExpr, operators};
@@ -30,6 +30,12 @@ pub struct Variables {
     pub namespace: Option<Value>,
 }
 
+/// Compiled programs by source. Policies and match conditions run on every write they match
+/// and their sources rarely change, so each is parsed and checked once; the cache is emptied
+/// when it reaches [`MAX_CACHED_PROGRAMS`] (sources of deleted policies would otherwise stay).
+static PROGRAMS: LazyLock<Mutex<HashMap<String, Arc<Program>>>> = LazyLock::new(Mutex::default);
+const MAX_CACHED_PROGRAMS: usize = 4096;
+
 /// One expression, compiled once.
 #[derive(Debug)]
 pub struct Program {
@@ -40,8 +46,24 @@ pub struct Program {
 }
 
 impl Program {
-    /// Compiles `source`; a compile error is reported when the program is evaluated.
-    pub fn compile(source: &str) -> Program {
+    /// `source` compiled (from the cache when it was before); a compile error is reported
+    /// when the program is evaluated.
+    pub fn compile(source: &str) -> Arc<Program> {
+        let cache = || PROGRAMS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(program) = cache().get(source) {
+            return program.clone();
+        }
+        // Compiled outside the lock: a slow compile does not hold up other requests.
+        let program = Arc::new(Program::compile_uncached(source));
+        let mut cached = cache();
+        if cached.len() >= MAX_CACHED_PROGRAMS {
+            cached.clear();
+        }
+        cached.insert(source.to_owned(), program.clone());
+        program
+    }
+
+    fn compile_uncached(source: &str) -> Program {
         // What the registry admits is what compiles here (rkube_api::cel): the parser bounds
         // nesting, the depth check bounds operator chains the evaluator would recurse through.
         let program = cel::Program::compile(source)
@@ -163,7 +185,7 @@ fn type_name(value: &cel::Value) -> &'static str {
 /// The bound variables of one request, and a policy's composited variables.
 pub struct Activation {
     root: cel::Context<'static>,
-    composited: Vec<(String, Program)>,
+    composited: Vec<(String, Arc<Program>)>,
     /// Composited variables already evaluated: their value, or why they failed.
     values: RefCell<HashMap<String, Result<cel::Value, String>>>,
 }
@@ -429,6 +451,15 @@ mod tests {
             )),
             Ok(Answer::String("replicas: 6".into()))
         );
+    }
+
+    #[test]
+    fn a_source_is_compiled_once() {
+        let source = "object.spec.replicas <= 5";
+        assert!(Arc::ptr_eq(
+            &Program::compile(source),
+            &Program::compile(source)
+        ));
     }
 
     #[test]

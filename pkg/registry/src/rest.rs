@@ -78,6 +78,14 @@ impl AdmissionHooks {
             None => Ok(()),
         }
     }
+
+    /// Mutating then validating admission of a request object that is not itself stored (an
+    /// Eviction, a TokenRequest): what the subresource then acts on.
+    pub async fn admit_request(&self, object: Value) -> Result<Value> {
+        let object = self.mutate(object, None).await?;
+        self.validate(Some(&object), None).await?;
+        Ok(object)
+    }
 }
 
 impl fmt::Debug for AdmissionHooks {

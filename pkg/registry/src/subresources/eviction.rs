@@ -394,8 +394,7 @@ impl Rest for EvictionRest {
         options: &CreateOptions,
     ) -> Result<Answer<Object>> {
         // NodeRestriction: a node evicts only its own pods.
-        let object = options.admission.mutate(object, None).await?;
-        options.admission.validate(Some(&object), None).await?;
+        let object = options.admission.admit_request(object).await?;
         let name = meta::name(&object).unwrap_or_default().to_string();
         let original = delete_options(&object, options.dry_run)?;
         let pinned_by_client = original.precondition_resource_version.is_some();

@@ -232,8 +232,7 @@ impl Rest for TokenRest {
     ) -> Result<Answer<Object>> {
         // Admission sees the request as sent, before defaulting (NodeRestriction: a node's
         // tokens must be bound to its pods).
-        let mut request = options.admission.mutate(request, None).await?;
-        options.admission.validate(Some(&request), None).await?;
+        let mut request = options.admission.admit_request(request).await?;
         let name = meta::name(&request).unwrap_or_default().to_string();
         let service_account = self.service_accounts.current(scope, &name).await?;
         let key = service_account.key().to_string();

@@ -383,6 +383,23 @@ pub fn run_to_exit(args: &[impl AsRef<OsStr>]) -> anyhow::Result<Exit> {
     })
 }
 
+/// Runs `rkube server` on `data_dir` (loopback, a free port) with `extra` flags, expecting it
+/// to refuse to start: its exit and stderr.
+pub fn refused_start(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Exit> {
+    let data_dir = data_dir.to_str().unwrap_or_default();
+    let mut args = vec![
+        "server",
+        "--data-dir",
+        data_dir,
+        "--https-listen-port",
+        "0",
+        "--bind-address",
+        "127.0.0.1",
+    ];
+    args.extend_from_slice(extra);
+    run_to_exit(&args)
+}
+
 /// The kubeconfig's server and credentials, written out as PEM files.
 #[derive(Debug, Clone)]
 pub struct ClientFiles {

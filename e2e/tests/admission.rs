@@ -9,7 +9,7 @@
 use std::io::Write as _;
 
 use rkube_e2e::client::{Client, with_each_kubectl};
-use rkube_e2e::{Cluster, api_kubectls, run_to_exit};
+use rkube_e2e::{Cluster, api_kubectls, refused_start};
 
 /// `kubectl create -f` of `manifest` in `ns`, expected to fail; returns stderr.
 fn create_fails(k: &Client<'_>, ns: &str, manifest: &str) -> String {
@@ -405,13 +405,10 @@ fn a_bad_admission_configuration_refuses_the_start() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let exit = run_to_exit(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--admission-control-config-file",
-        config.to_str().unwrap(),
-    ])
+    let exit = refused_start(
+        &data,
+        &["--admission-control-config-file", config.to_str().unwrap()],
+    )
     .unwrap();
     assert!(!exit.status.success());
     assert!(

@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 
 use rkube_e2e::credentials::{Credential, kubeconfig, kubectl_as};
-use rkube_e2e::{Cluster, api_kubectls, run_to_exit};
+use rkube_e2e::{Cluster, api_kubectls, refused_start};
 use serde_json::{Value, json};
 
 const POLICY: &str = r#"
@@ -295,15 +295,16 @@ fn a_bad_policy_refuses_the_start_naming_file_and_rule() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let exit = run_to_exit(&[
-        "server",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--audit-policy-file",
-        policy.to_str().unwrap(),
-        "--audit-log-path",
-        dir.path().join("audit.log").to_str().unwrap(),
-    ])
+    let log = dir.path().join("audit.log");
+    let exit = refused_start(
+        &data,
+        &[
+            "--audit-policy-file",
+            policy.to_str().unwrap(),
+            "--audit-log-path",
+            log.to_str().unwrap(),
+        ],
+    )
     .unwrap();
     assert!(!exit.status.success());
     assert!(!exit.stderr.contains("panicked"), "{}", exit.stderr);
@@ -314,7 +315,7 @@ fn a_bad_policy_refuses_the_start_naming_file_and_rule() {
     assert!(exit.stderr.contains(&message), "{}", exit.stderr);
     // Nothing was started: no datastore, no log.
     assert!(!data.join("server").join("db").exists());
-    assert!(!dir.path().join("audit.log").exists());
+    assert!(!log.exists());
 }
 
 #[test]

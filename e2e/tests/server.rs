@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rkube_e2e::{ClientFiles, Cluster, Exit, all_kubectls, curl, run_to_exit};
+use rkube_e2e::{ClientFiles, Cluster, Exit, all_kubectls, curl, refused_start, run_to_exit};
 
 /// What upstream answers for a path nothing serves, byte for byte.
 const NOT_FOUND_STATUS: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#;
@@ -387,21 +387,6 @@ fn sigterm_stops_cleanly_and_restart_reuses_the_data_dir() -> anyhow::Result<()>
 
 /// Runs `rkube server` on `data_dir` (loopback, a free port) with `extra` flags, for starts
 /// that must fail, and returns how it exited.
-fn refused_start(data_dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<Exit> {
-    let data_dir = data_dir.to_str().unwrap_or_default();
-    let mut args = vec![
-        "server",
-        "--data-dir",
-        data_dir,
-        "--https-listen-port",
-        "0",
-        "--bind-address",
-        "127.0.0.1",
-    ];
-    args.extend_from_slice(extra);
-    run_to_exit(&args)
-}
-
 #[test]
 fn unknown_datastore_scheme_is_refused() -> anyhow::Result<()> {
     let exit = run_to_exit(&[
